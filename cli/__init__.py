@@ -1,0 +1,1 @@
+"""The `zoo` command line, built from the plugin manager."""

@@ -1,0 +1,22 @@
+"""The core's own data sets, registered like any plugin's.
+
+Each module listed here defines `DATASETS`, a list of `DatasetSpec`. Add a
+module to `MODULES` to register its data sets.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from zoo.hookspecs import hookimpl
+
+MODULES = (
+    "zoo.data.digits",
+)
+
+
+@hookimpl
+def zoo_register_datasets(register):
+    for module in MODULES:
+        for spec in importlib.import_module(module).DATASETS:
+            register(spec)
