@@ -38,6 +38,6 @@ setup(
     package_dir=PACKAGE_DIRS,
     packages=find_packages(),
     include_package_data=True,
-    package_data={"": ["*.toml", "*.md", "*.safetensors", "*.json", "templates/**/*"]},
+    package_data={"": ["**/*.toml", "**/*.md", "**/*.safetensors", "**/*.json", "**/*.tmpl"]},
     cmdclass={"build_py": BuildWithRegistry},
 )
