@@ -155,8 +155,37 @@ class Method:
         return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
 
     @classmethod
+    def results(cls) -> list[ThesisResult]:
+        """The thesis's own numbers, from `results.toml` next to the method."""
+        path = cls.folder() / "results.toml"
+        if not path.is_file():
+            return []
+        rows = read_toml(path).get("result", [])
+        out = []
+        for i, row in enumerate(rows):
+            try:
+                out.append(ThesisResult(**row))
+            except TypeError as exc:
+                raise ConfigError(f"{path}: [[result]] #{i + 1} is malformed ({exc})") from None
+        return out
+
+    @classmethod
     def embedded_datasets(cls, manager) -> list[str]:
         return [d for d in cls.datasets if d in manager.datasets and manager.datasets[d].embedded]
+
+
+@dataclass(frozen=True)
+class ThesisResult:
+    """One number the thesis reports: `metric` (a key `evaluate` returns) on
+    `split` of `data`, with `where` it is printed (e.g. "Tab. 5.4")."""
+
+    data: str
+    metric: str
+    value: float
+    where: str
+    split: str = "test"
+    higher_is_better: bool = True
+    note: str = ""
 
 
 def validate_method_class(cls: type[Method]) -> None:
