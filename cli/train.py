@@ -73,7 +73,9 @@ def _relaunch_argv(method: str, values: dict, out: Path) -> list[str]:
     argv = ["train", method, "--out", str(out)]
     flags = {"resume", "compile", "tensorboard"}
     for key, value in values.items():
-        if key in ("out", "debug") or value is None or value is False:
+        # --nproc is left out: workers read their rank from torchrun, and
+        # torchrun's own parser would take --nproc for --nproc-per-node.
+        if key in ("out", "debug", "nproc") or value is None or value is False:
             continue
         opt = "--" + key.rstrip("_").replace("_", "-")
         if key in flags:

@@ -23,7 +23,7 @@ from torch import nn
 from zoo import checkpoint as ckpt
 from zoo.data import DatasetSpec, load_dataset
 from zoo.devices import in_torchrun, parse_device
-from zoo.engine import TrainOptions, fit
+from zoo.engine import RUN_FILE, TrainOptions, fit
 from zoo.errors import CheckpointError, ConfigError, DeviceError, ZooError
 from zoo.method import Method, config_from_dict, make_config
 from zoo.plugin_manager import PluginManager, get_plugin_manager
@@ -214,14 +214,14 @@ def _resumed_method(pm, method, out, sets, overrides, config_file):
     name = method.name if isinstance(method, Method) else method
     cls = pm.method(name)
     run_dir = Path(out) if out else latest_run_dir(name)
-    if run_dir is None or not (run_dir / "config.json").is_file():
+    if run_dir is None or not (run_dir / RUN_FILE).is_file():
         raise ZooError(f"--resume: no run of {name} to resume", "give --out <run dir>")
     if list(sets) or overrides or config_file:
         raise ConfigError("a resumed run keeps its config", "drop --set/--config, or start a new run")
-    saved = ckpt.read_json(run_dir / "config.json")
+    saved = ckpt.read_json(run_dir / RUN_FILE)
     if saved.get("method") != name:
         raise CheckpointError(f"{run_dir} is a run of {saved.get('method')!r}, not {name!r}")
-    config = config_from_dict(cls.Config, saved["config"], str(run_dir / "config.json"))
+    config = config_from_dict(cls.Config, saved["config"], str(run_dir / RUN_FILE))
     return cls(config), saved.get("data") or cls.default_dataset, saved.get("preset") or None
 
 

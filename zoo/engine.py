@@ -44,6 +44,12 @@ if TYPE_CHECKING:
     from zoo.method import Method
 
 
+# A run directory holds run.json (what was asked: method, config, data,
+# options), metrics.jsonl, checkpoints/ and, once a model is exported into
+# it, model.safetensors + config.json + README.md, so it is also a weights folder.
+RUN_FILE = "run.json"
+
+
 @dataclass
 class TrainOptions:
     """How to train, as opposed to what (the method's Config)."""
@@ -233,7 +239,7 @@ def default_run_dir(method_name: str) -> Path:
 
 def latest_run_dir(method_name: str) -> Path | None:
     folder = Path("runs") / method_name
-    runs = sorted((p for p in folder.glob("*") if (p / "config.json").is_file()), key=lambda p: p.stat().st_mtime)
+    runs = sorted((p for p in folder.glob("*") if (p / RUN_FILE).is_file()), key=lambda p: p.stat().st_mtime)
     return runs[-1] if runs else None
 
 
@@ -376,8 +382,8 @@ def _fit(method: Method, train_data: Dataset, val_data: Dataset | None, opts: Tr
     eval_every = opts.eval_every if opts.eval_every is not None else getattr(config, "eval_every", 0)
     micro = _micro_batch(method, opts, d)
     run_dir = _shared_run_dir(method, opts, d)
-    if opts.resume and not (run_dir / "config.json").is_file():
-        raise ZooError(f"--resume: {run_dir} is not a run directory (no config.json)")
+    if opts.resume and not (run_dir / RUN_FILE).is_file():
+        raise ZooError(f"--resume: {run_dir} is not a run directory (no {RUN_FILE})")
 
     # Identical initial weights everywhere, then per-process randomness.
     seed_everything(opts.seed)
@@ -402,7 +408,7 @@ def _fit(method: Method, train_data: Dataset, val_data: Dataset | None, opts: Tr
         start, best = int(state["step"]), state.get("best")
     elif d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.write_json_atomic(run_dir / "config.json", _run_config(method, opts, total, d))
+        ckpt.write_json_atomic(run_dir / RUN_FILE, _run_config(method, opts, total, d))
 
     if opts.compile:
         for module in method_compile_targets(method, model):
