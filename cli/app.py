@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from zoo.cli import catalog, train, use
+from zoo.cli import catalog, tools, train, use
 from zoo.cli.common import NamedGroup, console
 
 
@@ -46,5 +46,6 @@ def build_app(manager) -> typer.Typer:
     catalog.register(app, manager)
     train.register(app, manager)
     use.register(app, manager)
+    tools.register(app, manager)
     manager.register_commands(app)
     return app

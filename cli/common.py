@@ -66,7 +66,8 @@ def handle_errors(fn: Callable) -> Callable:
             err_console.print("[yellow]Interrupted.[/] Checkpoints already written are intact.")
             raise typer.Exit(130) from None
 
-    sig = inspect.signature(fn)
+    sig = inspect.signature(fn, eval_str=True)  # resolve postponed annotations where fn lives
+    wrapper.__signature__ = sig
     if "debug" not in sig.parameters:
         params = list(sig.parameters.values())
         params.append(
