@@ -243,6 +243,15 @@ def latest_run_dir(method_name: str) -> Path | None:
     return runs[-1] if runs else None
 
 
+def tensorboard_writer():
+    """TensorBoard's SummaryWriter, or a clear error when it is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise MissingDependencyError("--tensorboard needs the tensorboard package", "pip install tensorboard") from None
+    return SummaryWriter
+
+
 class MetricsLog:
     """Appends one JSON object per line to metrics.jsonl (and TensorBoard)."""
 
@@ -250,13 +259,7 @@ class MetricsLog:
         self.path = run_dir / "metrics.jsonl"
         self.writer = None
         if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise MissingDependencyError(
-                    "--tensorboard needs the tensorboard package", "pip install tensorboard"
-                ) from None
-            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+            self.writer = tensorboard_writer()(str(run_dir / "tensorboard"))
 
     def write(self, step: int, split: str, values: Mapping[str, float]) -> None:
         record = {"step": step, "split": split, "time": round(time.time(), 3), **values}
@@ -381,6 +384,8 @@ def _fit(method: Method, train_data: Dataset, val_data: Dataset | None, opts: Tr
     ckpt_every = opts.ckpt_every or getattr(config, "ckpt_every", 0) or 1000
     eval_every = opts.eval_every if opts.eval_every is not None else getattr(config, "eval_every", 0)
     micro = _micro_batch(method, opts, d)
+    if opts.tensorboard:
+        tensorboard_writer()  # fail before anything is written
     run_dir = _shared_run_dir(method, opts, d)
     if opts.resume and not (run_dir / RUN_FILE).is_file():
         raise ZooError(f"--resume: {run_dir} is not a run directory (no {RUN_FILE})")

@@ -136,3 +136,25 @@ def test_python_m_zoo_is_the_cli(tmp_path):
     bad = _zoo("train", "toyy", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "did you mean 'toy'" in bad.stderr
+
+
+def test_bf16_autocast_trains_and_changes_the_numerics(toy_manager, tmp_path):
+    fp32 = api.train("toy", manager=toy_manager, out=tmp_path / "a", device="cpu", steps=10)
+    bf16 = api.train("toy", manager=toy_manager, out=tmp_path / "b", device="cpu", steps=10, amp="bf16")
+    a, b = weights(fp32), weights(bf16)
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert 0 < diff < 0.05, "bf16 autocast must be in effect and stay close to float32"
+
+
+def test_tensorboard_without_the_package_is_a_clear_error(toy_manager, tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        from zoo.errors import MissingDependencyError
+
+        with pytest.raises(MissingDependencyError, match="pip install tensorboard"):
+            api.train("toy", manager=toy_manager, out=tmp_path / "a", device="cpu", steps=1, tensorboard=True)
+        assert not (tmp_path / "a").exists(), "nothing is written for a run that cannot start"
+    else:
+        api.train("toy", manager=toy_manager, out=tmp_path / "a", device="cpu", steps=1, tensorboard=True)
+        assert any((tmp_path / "a" / "tensorboard").iterdir())
