@@ -103,18 +103,17 @@ def make_train_command(manager, method_cls: type[Method]):
             console.print(f"Launching {spec.nproc} processes on {spec} with torchrun")
             code = launch(spec, _relaunch_argv(method_cls.name, values, Path(out)))
             raise typer.Exit(code)
-        preset = values["preset"]
-        data = values["data"] or method_cls.default_dataset
-        if not values["resume"]:
-            ds = manager.dataset(data) if data in manager.datasets else None
-            if ds is not None:
-                chosen = api.choose_preset(method_cls, ds, preset)
-                desc = preset_description(method_cls, chosen)
-                _info(f"{method_cls.name} on {data}, preset [bold]{chosen}[/]" + (f": {desc}" if desc else ""))
+        def announce(method: Method, data: str, preset: str) -> None:
+            if int(os.environ.get("RANK", "0")) != 0:
+                return
+            desc = preset_description(method_cls, preset)
+            verb = "Resuming" if values["resume"] else "Training"
+            console.print(f"{verb} {method.name} on {data}, preset [bold]{preset}[/]" + (f": {desc}" if desc else ""))
+
         model = api.train(
             method_cls.name,
             data=values["data"],
-            preset=preset,
+            preset=values["preset"],
             config_file=values["config"],
             sets=values["set_"] or (),
             data_root=values["data_root"],
@@ -134,6 +133,7 @@ def make_train_command(manager, method_cls: type[Method]):
             tensorboard=values["tensorboard"],
             progress=values["progress"],
             manager=manager,
+            on_start=announce,
         )
         if not in_torchrun() or int(os.environ.get("RANK", "0")) == 0:
             result = model.info.get("result", {})
@@ -147,10 +147,6 @@ def make_train_command(manager, method_cls: type[Method]):
     train_command.__name__ = f"train_{method_cls.name.replace('-', '_')}"
     train_command.__doc__ = f"Train {method_cls.name}: {method_cls.summary}"
     return handle_errors(with_signature(train_command, _train_params()))
-
-
-def _info(text: str) -> None:
-    console.print(text)
 
 
 def register(app: typer.Typer, manager) -> None:

@@ -12,7 +12,7 @@ The CLI is a thin layer over these functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,10 +151,13 @@ def train(
     tensorboard: bool = False,
     progress: bool = False,
     manager: PluginManager | None = None,
+    on_start: Callable[[Method, str, str], None] | None = None,
     **overrides: Any,
 ) -> Model:
     """Train a method and return the trained model (its run directory in
-    `model.run_dir`). Keyword arguments not listed here are config fields."""
+    `model.run_dir`). Keyword arguments not listed here are config fields.
+    `on_start(method, data, preset)` is called once the data are loaded,
+    just before training starts."""
     pm = manager or get_plugin_manager()
     spec = parse_device(device, nproc)
     if spec.distributed and not in_torchrun():
@@ -201,6 +204,8 @@ def train(
         preset=preset,
         init=init_weights,
     )
+    if on_start is not None:
+        on_start(instance, data, preset)
     result = fit(instance, train_data, val_data, options)
     model = load(instance.name, weights=result.run_dir, device=device if not spec.distributed else "cpu", manager=pm)
     model.run_dir = result.run_dir
