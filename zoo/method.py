@@ -156,7 +156,9 @@ class Method:
 
     @classmethod
     def results(cls) -> list[ThesisResult]:
-        """The thesis's own numbers, from `results.toml` next to the method."""
+        """The thesis's own numbers, from `results.toml` next to the method.
+        A plugin holding several methods tags each row with `method = "..."`;
+        untagged rows belong to every method of the folder."""
         path = cls.folder() / "results.toml"
         if not path.is_file():
             return []
@@ -164,9 +166,11 @@ class Method:
         out = []
         for i, row in enumerate(rows):
             try:
-                out.append(ThesisResult(**row))
+                result = ThesisResult(**row)
             except TypeError as exc:
                 raise ConfigError(f"{path}: [[result]] #{i + 1} is malformed ({exc})") from None
+            if not result.method or result.method == cls.name:
+                out.append(result)
         return out
 
     @classmethod
@@ -186,6 +190,7 @@ class ThesisResult:
     split: str = "test"
     higher_is_better: bool = True
     note: str = ""
+    method: str = ""  # the method it belongs to, when a plugin folder holds several
 
 
 def validate_method_class(cls: type[Method]) -> None:
