@@ -16,14 +16,14 @@ import importlib
 import os
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import PluginError, unknown
+from zoo.errors import PluginError, did_you_mean, unknown
 
 if TYPE_CHECKING:
     from zoo.data import DatasetSpec
@@ -50,11 +50,22 @@ class PluginInfo:
     methods: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def origin(self) -> str:
+        """Where the plugin comes from, for messages that name two plugins."""
+        if self.distribution:
+            return f"{self.name!r} ({self.distribution} {self.version or '?'}, {self.module})"
+        return f"{self.name!r} (module {self.module})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
 
 
 def _env_list(name: str) -> list[str]:
@@ -63,8 +74,17 @@ def _env_list(name: str) -> list[str]:
 
 def _describe(exc: BaseException) -> str:
     """One line for an exception raised by plugin code."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if isinstance(exc, pluggy.PluginValidationError):
+        text = "; ".join(lines)  # pluggy puts the useful part on the later lines
+    else:
+        text = lines[0] if lines else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# What a plugin may raise while it loads. SystemExit too: a plugin that calls
+# sys.exit() at import must not end every command.
+PLUGIN_FAILURES = (Exception, SystemExit)
 
 
 class PluginManager:
@@ -94,13 +114,16 @@ class PluginManager:
         if only is None and "ZOO_PLUGINS" in os.environ:
             only = _env_list("ZOO_PLUGINS")
         self.only = None if only is None else set(only)
+        self.missing: list[str] = []  # names in `only` that no entry point has
 
         for module in builtins:
             self._load_module(module.rsplit(".", 1)[-1], module, builtin=True)
         for module in _env_list("ZOO_PLUGIN_MODULES"):  # plugins under development, by import path
             self._load_module(module.rsplit(".", 1)[-1], module, builtin=False)
         if entry_points:
+            found = set()
             for ep in self._entry_points():
+                found.add(ep.name)
                 if self.only is not None and ep.name not in self.only:
                     continue
                 dist = getattr(ep, "dist", None)
@@ -112,6 +135,7 @@ class PluginManager:
                     distribution=dist.name if dist else None,
                     version=dist.version if dist else None,
                 )
+            self.missing = sorted((self.only or set()) - found)
         self._collect("zoo_register_methods", "register", self._register_method)
         self._collect("zoo_register_datasets", "register", self._register_dataset)
 
@@ -119,11 +143,16 @@ class PluginManager:
 
     @staticmethod
     def _entry_points() -> list[metadata.EntryPoint]:
+        """The entry points of group ``zoo``, by name. A distribution found
+        twice on sys.path counts once; two distributions using one name both
+        stay, so the second is reported as a clash naming the first."""
         eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
         seen, unique = set(), []
-        for ep in sorted(eps, key=lambda e: e.name):  # one entry per name, stable order
-            if ep.name not in seen:
-                seen.add(ep.name)
+        for ep in sorted(eps, key=lambda e: e.name):  # stable: sys.path order within a name
+            dist = getattr(ep, "dist", None)
+            key = (ep.name, ep.value, dist.name if dist else None)
+            if key not in seen:
+                seen.add(key)
                 unique.append(ep)
         return unique
 
@@ -143,23 +172,32 @@ class PluginManager:
         record = PluginInfo(name=name, module=module, **info)
         if name in self.plugins:
             other = self.plugins[name]
-            self._fail(record, f"plugin name {name!r} is already used by {other.module!r}")
             self.plugins[f"{name} ({module})"] = record
+            self._fail(record, f"plugin name {name!r} is claimed by both {other.origin} and "
+                               f"{record.origin}; only the first loads")
             return
         self.plugins[name] = record
         try:
             obj = loader()
             self.pm.register(obj, name=name)
-        except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+        except PLUGIN_FAILURES as exc:  # a plugin may raise anything
             self._fail(record, f"failed to load: {_describe(exc)}", exc)
             return
-        try:
-            self.pm.check_pending()  # a misspelled hookimpl is an error, not a no-op
-        except Exception as exc:  # noqa: BLE001
+        problem = _hookimpl_problem(obj)
+        if problem is None:
+            try:
+                self.pm.check_pending()  # a misspelled hookimpl is an error, not a no-op
+            except PLUGIN_FAILURES as exc:
+                problem = _describe(exc)
+        if problem is not None:
             self.pm.unregister(name=name)
-            self._fail(record, f"failed to load: {_describe(exc)}", exc)
+            self._fail(record, f"failed to load: {problem}")
+            return
+        record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(obj) or ())
 
     def _fail(self, record: PluginInfo, message: str, exc: BaseException | None = None) -> None:
+        if message in record.errors:  # e.g. register_commands run for a second app
+            return
         record.errors.append(message)
         if exc is not None and os.environ.get("ZOO_DEBUG"):
             traceback.print_exception(type(exc), exc, exc.__traceback__)
@@ -173,7 +211,7 @@ class PluginManager:
             staged: list[Any] = []
             try:
                 impl.function(**{a: staged.append for a in impl.argnames if a == argname})
-            except Exception as exc:  # noqa: BLE001
+            except PLUGIN_FAILURES as exc:
                 self._fail(record, f"{hook} raised {_describe(exc)}", exc)
                 continue
             for item in staged:
@@ -227,27 +265,38 @@ class PluginManager:
     # -- the CLI ----------------------------------------------------------
 
     def register_commands(self, app) -> None:
-        """Let each plugin add sub-commands to the Typer `app`."""
+        """Let each plugin add sub-commands to the Typer `app`. A plugin whose
+        hook raises, whose command cannot be built, or that takes a command
+        name already in use has all its commands left out (and recorded)."""
+        owners: dict[str, str | None] = {n: None for n in _command_names(app)}  # None: a built-in verb
         for impl in self._ordered("zoo_register_commands"):
             record = self.plugins[impl.plugin_name]
-            before = {c.name or c.callback.__name__ for c in app.registered_commands}
-            before |= {g.name for g in app.registered_groups}
             n_commands, n_groups = len(app.registered_commands), len(app.registered_groups)
+
+            def leave_out(message: str, exc: BaseException | None = None) -> None:
+                del app.registered_commands[n_commands:]
+                del app.registered_groups[n_groups:]
+                self._fail(record, message, exc)
+
             try:
                 impl.function(**{a: app for a in impl.argnames if a == "cli"})
-            except Exception as exc:  # noqa: BLE001
-                del app.registered_commands[n_commands:]
-                del app.registered_groups[n_groups:]
-                self._fail(record, f"zoo_register_commands raised {_describe(exc)}", exc)
+            except PLUGIN_FAILURES as exc:
+                leave_out(f"zoo_register_commands raised {_describe(exc)}; its commands are left out", exc)
                 continue
-            added = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands[n_commands:]]
-            added += [g.name for g in app.registered_groups[n_groups:]]
-            clash = [name for name in added if name in before]
-            if clash:
-                del app.registered_commands[n_commands:]
-                del app.registered_groups[n_groups:]
-                self._fail(record, f"command {clash[0]!r} already exists; the plugin's commands are left out")
+            added = _command_names(app, n_commands, n_groups)
+            try:
+                _build_commands(app, n_commands, n_groups)  # Typer builds lazily: fail here, not in every command
+            except PLUGIN_FAILURES as exc:
+                leave_out(f"its commands {', '.join(added)} cannot be built: {_describe(exc)}", exc)
                 continue
+            clash = next((n for i, n in enumerate(added) if n in owners or n in added[:i]), None)
+            if clash is not None:
+                owner = owners.get(clash, record.name)
+                who = "a built-in command" if owner is None else f"registered by plugin {owner!r}"
+                leave_out(f"command {clash!r} is already {who}; plugin {record.name!r} cannot register it "
+                          "again, so its commands are left out")
+                continue
+            owners.update((n, record.name) for n in added)
             record.commands = sorted(set(record.commands) | set(added))
 
     # -- lookups ----------------------------------------------------------
@@ -268,6 +317,48 @@ class PluginManager:
     @property
     def errors(self) -> list[tuple[str, str]]:
         return [(p.name, e) for p in self.plugins.values() for e in p.errors]
+
+
+def _hookimpl_problem(obj: Any) -> str | None:
+    """A hook function left unmarked, or a marked one named after no hook:
+    either would silently never run."""
+    specs = {name for name in dir(hookspecs) if name.startswith("zoo_")}
+    marker = f"{ENTRY_POINT_GROUP}_impl"  # the attribute pluggy's HookimplMarker sets
+    for attr in sorted(dir(obj)):
+        try:
+            value = getattr(obj, attr)
+        except Exception:  # noqa: BLE001 - odd objects may raise on getattr
+            continue
+        opts = getattr(value, marker, None) if callable(value) else None
+        if opts is not None:
+            name = (opts.get("specname") if isinstance(opts, dict) else None) or attr
+            if name not in specs:
+                hint = did_you_mean(name, specs) or f"the hooks are {', '.join(sorted(specs))}"
+                return f"{name!r} is marked @hookimpl but no hook has that name ({hint})"
+        elif attr in specs and callable(value):
+            return f"{attr} is not marked with @hookimpl (add `from zoo import hookimpl` and `@hookimpl`)"
+    return None
+
+
+def _command_names(app, n_commands: int = 0, n_groups: int = 0) -> list[str]:
+    """Names of the commands and groups of a Typer `app` from the given
+    positions on, as Typer will name them."""
+    names = [c.name or c.callback.__name__.lower().replace("_", "-") for c in app.registered_commands[n_commands:]]
+    for g in app.registered_groups[n_groups:]:
+        names.append(g.name or getattr(g.typer_instance.info, "name", None) or "(unnamed group)")
+    return names
+
+
+def _build_commands(app, n_commands: int, n_groups: int) -> None:
+    """Build the click commands a plugin added, so a bad parameter type
+    raises now rather than when any command runs."""
+    import typer
+
+    probe = typer.Typer()
+    probe.registered_commands = list(app.registered_commands[n_commands:])
+    probe.registered_groups = list(app.registered_groups[n_groups:])
+    probe.callback()(lambda: None)  # a group, so every command is built
+    typer.main.get_command(probe)
 
 
 _manager: PluginManager | None = None
