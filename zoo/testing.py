@@ -9,11 +9,16 @@ every check on it:
         method = "my-method"
         overrides = {"width": 8}       # optional: make the quick preset smaller still
 
-The checks: registration, config round-trip through TOML and `--set`, a few
-training steps on CPU through the engine, the run directory's files, checkpoint
-round-trip (reloaded weights give identical samples), the sample, evaluate and
-export contracts, and clear errors on bad input (unknown config key, wrong
-type, weights of another method, a corrupt weights file).
+The checks: registration (the plugin loaded without errors), config
+round-trip through TOML and `--set`, a few training steps on CPU through the
+engine, the run directory's files, checkpoint round-trip (reloaded weights give
+identical samples), the sample, evaluate and export contracts, the CLI
+(`zoo info`, `zoo train --help`, `zoo sample` on the trained run), and clear
+errors on bad input (unknown config key, wrong type, a data set the method
+does not train on, weights of another method, a corrupt weights file).
+
+A third-party plugin runs the same kit once it is installed (or named in
+``ZOO_PLUGIN_MODULES``); `zoo plugins new` writes a test file that does.
 
 `check_golden` compares a shipped set of weights with the input/output pair
 stored next to it, offline.
@@ -23,13 +28,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from zoo import checkpoint as ckpt
-from zoo.errors import CheckpointError, ConfigError
+from zoo.errors import CheckpointError, ConfigError, DataError
 from zoo.method import config_fields, config_to_dict, dump_toml, make_config, parse_text, validate_method_class
 from zoo.plugin_manager import PluginManager, get_plugin_manager
 
@@ -90,7 +96,11 @@ class ConformanceSuite:
 
     def test_registration(self):
         pm = self.manager()
-        assert self.method in pm.methods, f"{self.method!r} is not registered; registered: {sorted(pm.methods)}"
+        problems = "; ".join(f"{name}: {error}" for name, error in pm.errors)
+        assert self.method in pm.methods, f"{self.method!r} is not registered; registered: {sorted(pm.methods)}" + (
+            f"; plugin problems: {problems}" if problems else "")
+        plugin = pm.method_plugin(self.method)
+        assert plugin.ok, f"plugin {plugin.name!r} loaded with errors: {'; '.join(plugin.errors)}"
         cls = pm.methods[self.method]
         validate_method_class(cls)
         for name in cls.datasets:
@@ -131,6 +141,12 @@ class ConformanceSuite:
             make_config(cls, sets=["no_such_field_xyz=1"])
         with pytest.raises(ConfigError, match="batch_size"):
             make_config(cls, sets=["batch_size=not-a-number"])
+
+    def test_unknown_dataset_is_a_clear_error(self):
+        from zoo import api
+
+        with pytest.raises(DataError, match="does not train on data set 'no-such-data'"):
+            api.make(self.method, data="no-such-data", manager=self.manager())
 
     # -- training and the run directory -------------------------------------
 
@@ -201,14 +217,46 @@ class ConformanceSuite:
         with pytest.raises(CheckpointError):
             api.load(self.method, weights=bad, manager=self.manager())
 
-    def test_weights_of_another_method_are_refused(self, trained):
+    def test_weights_of_another_method_are_refused(self, trained, tmp_path):
         from zoo import api
 
-        others = [m for m in self.manager().methods if m != self.method]
-        if not others:
-            pytest.skip("only one method is registered")
-        with pytest.raises(CheckpointError, match="not"):
-            api.load(others[0], weights=trained.run_dir, manager=self.manager())
+        tensors, meta = ckpt.load_weights(trained.run_dir)
+        other = f"not-{self.method}"
+        ckpt.save_tensors(tmp_path / "model.safetensors", tensors, {**meta, "method": other})
+        with pytest.raises(CheckpointError, match=f"holds weights of '{other}', not '{self.method}'"):
+            api.load(self.method, weights=tmp_path / "model.safetensors", manager=self.manager())
+
+    # -- the command line ----------------------------------------------------
+
+    def test_cli(self, trained, tmp_path):
+        """`zoo info`, `zoo train --help` and `zoo sample` know the method."""
+        from typer.testing import CliRunner
+
+        from zoo.cli.app import build_app
+
+        app, runner = build_app(self.manager()), CliRunner()
+        cls = self.manager().method(self.method)
+        info = runner.invoke(app, ["info", self.method])
+        assert info.exit_code == 0 and self.method in info.output, info.output
+        help_ = runner.invoke(app, ["train", self.method, "--help"])
+        assert help_.exit_code == 0, help_.output
+        for f in config_fields(cls.Config):
+            assert re.search(rf"\b{f.name}\b", help_.output), f"`zoo train {self.method} --help` lacks {f.name}"
+        out = tmp_path / "cli-samples.png"
+        options = [str(a) for k, v in self.sample_options.items() for a in _cli_option(k, v)]
+        result = runner.invoke(app, ["sample", self.method, "--weights", str(trained.run_dir), "--n",
+                                     str(self.sample_n), "--out", str(out), *options])
+        assert result.exit_code == 0, result.output
+        assert any(p.name.startswith(out.stem) for p in tmp_path.iterdir()), "`zoo sample` wrote nothing"
+
+
+def _cli_option(name: str, value: Any) -> list[str]:
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return [flag if value else f"--no-{name.replace('_', '-')}"]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in (flag, str(v))]
+    return [flag, str(value)]
 
 
 def _without_none(config: Any, cls: type) -> Any:
