@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from zoo.cli import catalog, tools, train, use
+from zoo.cli import catalog, plugins, tools, train, use
 from zoo.cli.common import NamedGroup, console
 
 
@@ -42,10 +42,13 @@ def build_app(manager) -> typer.Typer:
         debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     ):
         ctx.obj = {"debug": debug}
+        if ctx.invoked_subcommand != "plugins":  # `zoo plugins` shows the whole record
+            plugins.warn_problems(manager)
 
     catalog.register(app, manager)
     train.register(app, manager)
     use.register(app, manager)
     tools.register(app, manager)
+    plugins.register(app, manager)
     manager.register_commands(app)
     return app

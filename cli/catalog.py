@@ -35,9 +35,6 @@ def register(app: typer.Typer, manager) -> None:
             weights = ", ".join(w.name for w in registry.weights_for(name)) or "-"
             table.add_row(name, cls.task, who, ", ".join(cls.datasets), weights)
         console.print(table)
-        broken = manager.errors
-        if broken:
-            console.print(f"[yellow]{len(broken)} plugin problem(s); see `zoo plugins list`.[/]")
 
     @app.command("info")
     @handle_errors
