@@ -228,9 +228,14 @@ class FieldInfo:
 
 def config_fields(config_cls: type) -> list[FieldInfo]:
     """Every field of a Config dataclass with its resolved type, default and
-    the trailing comment that documents it in the source."""
+    the trailing comment that documents it in the source. A Config that
+    subclasses another (a variant changing a few defaults) keeps the comments
+    of the fields it inherits."""
     hints = typing.get_type_hints(config_cls)
-    comments = _field_comments(config_cls)
+    comments: dict[str, str] = {}
+    for klass in reversed(config_cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            comments.update({k: v for k, v in _field_comments(klass).items() if v})
     out = []
     for f in dataclasses.fields(config_cls):
         if f.default is not dataclasses.MISSING:
