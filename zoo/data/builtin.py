@@ -13,6 +13,7 @@ from zoo.hookspecs import hookimpl
 MODULES = (
     "zoo.data.digits",
     "zoo.data.small_images",
+    "zoo.data.video",
 )
 
 
