@@ -35,6 +35,7 @@ ENTRY_POINT_GROUP = "zoo"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.data.builtin",
     "zoo.plugins.redo",
+    "zoo.plugins.mar_scf",
 )
 
 
