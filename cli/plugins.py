@@ -250,7 +250,8 @@ def _probe() -> list[dict[str, Any]]:
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise PluginError(f"`zoo plugins list` fails after the install: {last}",
                           "the plugin breaks zoo; remove it with `zoo plugins uninstall <name>`")
-    return json.loads(proc.stdout)
+    start = re.search(r"^\[", proc.stdout, re.M)  # a plugin may print at import: skip that
+    return json.loads(proc.stdout[start.start():]) if start else []
 
 
 def install_plugins(args: list[str]) -> None:
@@ -355,7 +356,7 @@ def uninstall_plugins(args: list[str], *, yes: bool = False) -> None:
         if left:
             err_console.print(f"[yellow]Warning:[/] {dist} {left} is still installed (another copy on sys.path)")
         else:
-            console.print(f"Uninstalled {escape(dist)} ({escape(what)})")
+            console.print(f"Uninstalled {escape(dist)} ({escape(what)})", soft_wrap=True)
 
 
 def _resolve_uninstall(name: str) -> tuple[str, str]:
