@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.data.builtin",
     "zoo.plugins.redo",
     "zoo.plugins.mar_scf",
+    "zoo.plugins.srvp",
 )
 
 
