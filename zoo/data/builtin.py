@@ -12,6 +12,7 @@ from zoo.hookspecs import hookimpl
 
 MODULES = (
     "zoo.data.digits",
+    "zoo.data.multiview",
     "zoo.data.small_images",
     "zoo.data.video",
 )
