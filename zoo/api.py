@@ -268,6 +268,10 @@ def load(
             )
         weights = entry.name
     tensors, info = _read_weights(weights)
+    run_file = Path(str(weights)) / RUN_FILE
+    if "config" not in info and run_file.is_file():  # a run stopped before its export: config from run.json
+        saved = ckpt.read_json(run_file)
+        info = {**{k: saved[k] for k in ("config", "data", "preset") if k in saved}, **info}
     name = method or info.get("method")
     if name is None:
         raise CheckpointError(f"{weights} does not say which method it belongs to", "name the method")

@@ -35,6 +35,8 @@ ENTRY_POINT_GROUP = "zoo"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.data.builtin",
     "zoo.plugins.redo",
+    "zoo.plugins.gmv",
+    "zoo.plugins.mv_bigan",
     "zoo.plugins.mar_scf",
     "zoo.plugins.srvp",
 )

@@ -1,0 +1,237 @@
+"""MV-BiGAN: networks, the nested view sets and the uncertainty-reduction KL,
+the view layouts, sampling from your own images, errors, shipped weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zoo.data import load_dataset
+from zoo.data.multiview import DigitsQuadrants, from_quadrants, quadrant_views
+from zoo.errors import ConfigError, DataError, InputError
+from zoo.plugins.mv_bigan.method import (
+    Views,
+    discriminator_loss,
+    gaussian_kl,
+    generator_loss,
+    nested_masks,
+    uncertainty_reduction,
+)
+from zoo.plugins.mv_bigan.model import ConvDecoder, ConvEncoder, ViewAggregator
+
+SMALL = {"hidden": 16, "d_hidden": 16, "agg_dim": 16, "z_dim": 8}
+
+
+@pytest.fixture(scope="module")
+def pm():
+    from zoo.plugin_manager import DEFAULT_PLUGINS, PluginManager
+
+    return PluginManager(builtins=DEFAULT_PLUGINS, entry_points=False, strict=True)
+
+
+def make(pm, **overrides):
+    from zoo import api
+
+    return api.make("mv-bigan", preset="quick", manager=pm, **overrides)
+
+
+def digits_batch(n=8, size=16):
+    data = DigitsQuadrants("train", size=size)
+    return torch.utils.data.default_collate([data[i] for i in range(n)])
+
+
+# ---------------------------------------------------------------------------
+# The nested view sets and the KL
+
+
+def test_nested_masks_grow_one_view_at_a_time():
+    torch.manual_seed(0)
+    order = torch.rand(50, 4).argsort(1)
+    masks = nested_masks(order)  # (4, 50, 4)
+    assert masks.shape == (4, 50, 4)
+    assert torch.equal(masks.sum(-1), torch.arange(1, 5).float().view(4, 1).expand(4, 50))
+    assert (masks[1:] >= masks[:-1]).all()  # v_t ⊂ v_{t+1}
+    for b in range(3):
+        first = int(masks[0, b].argmax())
+        assert first == int(order[b, 0])  # the first view of each random order comes first
+    assert len({tuple(order[b].tolist()) for b in range(50)}) > 5  # random orders
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    torch.manual_seed(0)
+    m1, m2 = torch.randn(5, 7), torch.randn(5, 7)
+    v1, v2 = torch.rand(5, 7) + 0.1, torch.rand(5, 7) + 0.1
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(m1, v1.sqrt()),
+                                            torch.distributions.Normal(m2, v2.sqrt())).sum(-1)
+    assert torch.allclose(gaussian_kl(m1, v1, m2, v2), ref, atol=1e-5)
+    mean, var = torch.randn(4, 3, 7), torch.rand(4, 3, 7) + 0.1
+    expected = sum(gaussian_kl(mean[t + 1], var[t + 1], mean[t], var[t]) for t in range(3)).mean()
+    assert torch.allclose(uncertainty_reduction(mean, var), expected)
+    assert float(uncertainty_reduction(mean[:1].expand(4, 3, 7), var[:1].expand(4, 3, 7))) == pytest.approx(0, abs=1e-6)
+
+
+def test_bigan_losses_flip_labels_for_the_generator_side():
+    a, b, c, d = (torch.randn(6) for _ in range(4))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    one, zero = torch.ones(6), torch.zeros(6)
+    assert torch.allclose(discriminator_loss(a, b, c, d), bce(a, one) + bce(b, zero) + bce(c, one) + bce(d, zero))
+    assert torch.allclose(generator_loss(a, b, c, d), bce(a, zero) + bce(b, one) + bce(c, zero) + bce(d, one))
+
+
+def test_a_missing_view_adds_nothing_not_even_a_bias():
+    torch.manual_seed(0)
+    agg = ViewAggregator([torch.nn.Linear(3, 5), torch.nn.Linear(2, 5)])
+    views = [torch.randn(4, 3), torch.randn(4, 2)]
+    masks = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])[:, None].expand(3, 4, 2)
+    out = agg(views, masks)  # (3, 4, 5)
+    first, second = agg.encoders[0](views[0]), agg.encoders[1](views[1])
+    assert torch.allclose(out[0], first) and torch.allclose(out[1], second)
+    assert torch.allclose(out[2], first + second)
+
+
+# ---------------------------------------------------------------------------
+# Networks
+
+
+def test_mlp_variant_shapes(pm):
+    method = make(pm, **SMALL)
+    model = method.build()
+    y, views = Views(method.config).from_batch(digits_batch(6))
+    assert y.shape == (6, 1, 16, 16) and len(views) == 4 and views[0].shape == (6, 1, 8, 8)
+    mean, var = model.encode_target(y)
+    assert mean.shape == var.shape == (6, 8) and (var > 0).all() and mean.abs().max() <= 1
+    masks = nested_masks(torch.rand(6, 4).argsort(1))
+    mh, vh = model.encode_views(views, masks)
+    assert mh.shape == vh.shape == (4, 6, 8)
+    assert model.G(torch.randn(6, 8)).shape == (6, 1, 16, 16)
+    assert model.D1(y, mean).shape == (6,)
+    assert model.D2(views, masks, mh).shape == (4, 6)
+
+
+def test_conv_variant_follows_table_3_1(pm):
+    enc = ConvEncoder(3, 1000)
+    x, shapes = torch.randn(2, 3, 64, 64), []
+    for layer in enc.main:
+        x = layer(x)
+        if isinstance(layer, torch.nn.Conv2d):
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (1000, 1, 1)]
+    dec, z, shapes = ConvDecoder(128, 3), torch.randn(2, 128, 1, 1), []
+    for layer in dec.main:
+        z = layer(z)
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            shapes.append(tuple(z.shape[1:]))
+    assert shapes == [(512, 4, 4), (256, 8, 8), (128, 16, 16), (64, 32, 32), (3, 64, 64)]
+    method = make(pm, variant="conv", views="attributes-face", image_size=64, channels=3, conv_width=4, **SMALL)
+    model = method.build()
+    batch = {"views": torch.rand(3, 1, 3, 64, 64), "attributes": torch.randint(0, 2, (3, 1, 40)).float()}
+    y, views = Views(method.config).from_batch(batch)
+    assert y.min() >= -1 and views[0].shape == (3, 40) and views[1].shape == (3, 3, 64, 64)
+    assert (views[1][..., 32:, :] == 0).all()  # the lower half is missing (mid-grey)
+    masks = nested_masks(torch.rand(3, 2).argsort(1))
+    assert model.encode_views(views, masks)[0].shape == (2, 3, 8)
+    assert model.G(torch.randn(3, 8)).shape == (3, 3, 64, 64)
+    assert model.D2(views, masks, torch.randn(2, 3, 8)).shape == (2, 3)
+
+
+def test_build_errors(pm):
+    with pytest.raises(ConfigError, match="64×64"):
+        make(pm, variant="conv", image_size=32).build()
+    with pytest.raises(ConfigError, match="even image_size"):
+        make(pm, image_size=15).build()
+
+
+# ---------------------------------------------------------------------------
+# Training behaviour
+
+
+class _Step:
+    def __init__(self, optimizers):
+        self.optimizers, self.index = optimizers, 0
+
+    def optimize(self, name, loss):
+        params = [p for group in self.optimizers[name].param_groups for p in group["params"]]
+        torch.autograd.backward(loss, inputs=params)
+        self.optimizers[name].step()
+        self.optimizers[name].zero_grad(set_to_none=True)
+
+
+def test_train_step_updates_all_five_networks(pm):
+    torch.manual_seed(0)
+    method = make(pm, **SMALL)
+    model = method.build()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = method.train_step(model, digits_batch(8), _Step(method.configure_optimizers(model)))
+    assert {"loss_d", "loss_g", "kl"} <= set(out)
+    changed = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"E", "G", "H", "D1", "D2"}
+
+
+def test_uncertainty_reduction_goes_down_when_weighted(pm):
+    torch.manual_seed(0)
+    method = make(pm, kl_weight=10.0, lr=1e-3, **SMALL)
+    model = method.build()
+    step = _Step(method.configure_optimizers(model))
+    batch = digits_batch(32)
+    kls = [float(method.train_step(model, batch, step)["kl"]) for _ in range(30)]
+    assert np.mean(kls[-5:]) < 0.5 * np.mean(kls[:5])
+
+
+# ---------------------------------------------------------------------------
+# Views, sampling and evaluation
+
+
+def test_quadrant_views_round_trip():
+    x = torch.randn(2, 3, 1, 6, 8)
+    q = quadrant_views(x)
+    assert q.shape == (2, 3, 4, 1, 3, 4)
+    assert torch.equal(q[..., 1, :, :, :], x[..., :3, 4:])  # top-right
+    assert torch.equal(from_quadrants(q), x)
+    item = DigitsQuadrants("test")[5]
+    assert torch.equal(from_quadrants(item["views"]), item["image"])
+
+
+def test_sample_completes_user_images(pm, tmp_path):
+    torch.manual_seed(0)
+    method = make(pm, **SMALL)
+    model = method.build().eval()
+    assert method.sample(model, 3).shape == (3, 1, 16, 16)  # unconditional
+    path = tmp_path / "digit.png"
+    Image.fromarray((np.eye(16) * 255).astype(np.uint8)).save(path)
+    out = method.sample(model, 5, input=[str(path)], views="3,0")
+    assert out.shape == (2, 6, 1, 16, 16)  # one row per prefix: {3}, {3, 0}; shown views + 5 samples
+    shown = out[0, 0, 0]
+    assert torch.allclose(shown[:8, :8], torch.full((8, 8), 0.5))  # quadrant 0 still hidden in row 1
+    assert torch.allclose(out[1, 0, 0, :8, :8], torch.eye(8), atol=1 / 255)  # revealed in row 2
+    assert method.sample(model, 2, input=[str(path)], nested=False).shape == (1, 3, 1, 16, 16)
+    with pytest.raises(InputError, match="distinct views among 0..3"):
+        method.sample(model, 2, input=[str(path)], views="0,4")
+    with pytest.raises(InputError, match=r"\(1, 16, 16\)"):
+        method.sample(model, 2, input=torch.rand(1, 3, 16, 16))
+
+
+def test_attributes_face_needs_attributes(pm):
+    method = make(pm, variant="mlp", views="attributes-face", image_size=16, channels=3, **SMALL)
+    with pytest.raises(DataError, match="attribute labels"):
+        Views(method.config).from_batch({"views": torch.rand(2, 1, 3, 16, 16)})
+    model = method.build().eval()
+    with pytest.raises(InputError, match="40 comma-separated"):
+        method.sample(model, 2, input=torch.rand(1, 3, 16, 16), attributes="1,0")
+    out = method.sample(model, 2, input=torch.rand(1, 3, 16, 16), attributes=",".join(["1"] * 40), views="0,1")
+    assert out.shape == (2, 3, 3, 16, 16)
+    assert torch.allclose(out[0, 0], torch.full((3, 16, 16), 0.5))  # only the attributes: nothing to show
+
+
+def test_evaluate_reports_error_and_spread_per_number_of_views(pm):
+    torch.manual_seed(0)
+    method = make(pm, **SMALL)
+    model = method.build().eval()
+    data = load_dataset(pm.dataset("digits-quadrants"), "test", size=16)
+    out = method.evaluate(model, data, items=10, samples=4)
+    for t in range(1, 5):
+        assert out[f"best_mse_{t}v"] >= 0 and out[f"variance_{t}v"] >= 0
+    assert out["best_mse"] == out["best_mse_4v"] and out["kl_nested"] >= 0 and "variance_prior" in out
+    with pytest.raises(InputError, match="samples >= 2"):
+        method.evaluate(model, data, samples=1)
