@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from zoo.cli import catalog, plugins, tools, train, use
+from zoo.cli import catalog, hub, plugins, tools, train, use
 from zoo.cli.common import NamedGroup, console
 
 
@@ -49,6 +49,7 @@ def build_app(manager) -> typer.Typer:
     train.register(app, manager)
     use.register(app, manager)
     tools.register(app, manager)
+    hub.register(app, manager)
     plugins.register(app, manager)
     manager.register_commands(app)
     return app

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from zoo.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "Method", "load", "train", "evaluate", "sample", "pull", "make", "methods", "Model"]
+__all__ = ["hookimpl", "Method", "load", "train", "evaluate", "sample", "pull", "push", "make", "methods", "Model"]
 
-_API = {"load", "train", "evaluate", "sample", "pull", "make", "methods", "Model"}
+_API = {"load", "train", "evaluate", "sample", "pull", "push", "make", "methods", "Model"}
 
 if TYPE_CHECKING:
-    from zoo.api import Model, evaluate, load, make, methods, pull, sample, train
+    from zoo.api import Model, evaluate, load, make, methods, pull, push, sample, train
     from zoo.method import Method
 
 

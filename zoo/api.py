@@ -311,9 +311,50 @@ def sample(model: Model | str, n: int = 16, *, weights: str | Path | None = None
     return model.sample(n, **options)
 
 
-def pull(ref: str) -> Path:
-    """Download a Hub model repo (`owner/repo[@rev]`) into the cache."""
-    from zoo.hub import parse_hf, pull as hub_pull
+def pull(ref: str, *, force: bool = False, progress: bool = True) -> Any:
+    """Download Hub weights into the Hugging Face cache and verify them.
 
-    repo, revision = parse_hf(ref)
-    return hub_pull(repo, revision)
+    `ref` is `owner/repo[@revision]`, `hf://owner/repo[@revision]` or a
+    registry weights name. Returns a `zoo.hub.Pulled` (its `path` is the
+    local folder; it is also path-like). A second pull of a revision already
+    in the cache downloads nothing; with the Hub unreachable or
+    `HF_HUB_OFFLINE` set, the cached copy is used and `notice` says so."""
+    from zoo.hub import pull_ref
+
+    return pull_ref(ref, force=force, progress=progress)
+
+
+def push(
+    weights: str | Path,
+    repo: str,
+    *,
+    private: bool = False,
+    branch: str | None = None,
+    message: str | None = None,
+    keep_card: bool = False,
+    progress: bool = True,
+    manager: PluginManager | None = None,
+) -> Any:
+    """Upload a run directory or exported weights folder to the Hub repo
+    `repo` (owner/name): `model.safetensors`, `config.json` and a model card
+    generated for that repo, in one commit on `branch` (default main). The
+    repo is created (private with `private=True`) if it does not exist.
+    `keep_card` uploads the folder's own README.md instead. A run that has
+    only training checkpoints is exported from its latest one first. Returns
+    a `zoo.hub.Pushed` (`commit_url`, `commit`, `url`)."""
+    import tempfile
+
+    from zoo import hub
+
+    hub.push_settings()  # no token, or offline: say so before any work
+    pm = manager or get_plugin_manager()
+    folder = Path(weights).expanduser()
+    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+        if folder.is_dir() and not (folder / ckpt.WEIGHTS_NAME).is_file():
+            folder = load(weights=folder, manager=pm).export(Path(tmp) / "export")
+        card = None
+        if not keep_card:
+            meta = ckpt.read_json(folder / ckpt.CONFIG_NAME) if (folder / ckpt.CONFIG_NAME).is_file() else {}
+            if "method" in meta:
+                card = hub.model_card(pm.method(meta["method"]), meta, repo=repo)
+        return hub.push(folder, repo, card=card, private=private, branch=branch, message=message, progress=progress)
