@@ -240,7 +240,7 @@ def _guess_names(args: list[str]) -> list[str]:
     return [n for n in names if _installed(n)]
 
 
-def _probe() -> list[dict[str, Any]]:
+def _probe(dists: list[str]) -> list[dict[str, Any]]:
     """The plugin records of a fresh `zoo` process, which imports what pip
     just installed. ZOO_PLUGINS is dropped so that the new plugin loads."""
     env = {k: v for k, v in os.environ.items() if k != "ZOO_PLUGINS"}
@@ -249,7 +249,8 @@ def _probe() -> list[dict[str, Any]]:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise PluginError(f"`zoo plugins list` fails after the install: {last}",
-                          "the plugin breaks zoo; remove it with `zoo plugins uninstall <name>`")
+                          f"remove what was installed with `{Path(sys.executable).name} -m pip uninstall "
+                          f"{' '.join(dists)}`")
     start = re.search(r"^\[", proc.stdout, re.M)  # a plugin may print at import: skip that
     return json.loads(proc.stdout[start.start():]) if start else []
 
@@ -278,12 +279,14 @@ def install_plugins(args: list[str]) -> None:
     plugins = {d: _zoo_entry_points(d) for d in requested}
     not_plugins = [d for d, eps in plugins.items() if not eps and _installed(d)]
     if not any(plugins.values()):
+        if not not_plugins:  # e.g. --dry-run
+            console.print("pip installed nothing; `zoo plugins list` shows what is installed.")
+            return
         _not_a_plugin(not_plugins)
-        return
     if not_plugins:
         console.print(f"Also installed (not zoo plugins): {', '.join(not_plugins)}")
 
-    records = {r["name"]: r for r in _probe()}
+    records = {r["name"]: r for r in _probe(list(plugins))}
     failed = []
     for dist, eps in plugins.items():
         for ep in eps:
