@@ -14,6 +14,7 @@ MODULES = (
     "zoo.data.digits",
     "zoo.data.multiview",
     "zoo.data.small_images",
+    "zoo.data.segmentation",
     "zoo.data.video",
 )
 
