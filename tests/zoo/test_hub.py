@@ -435,6 +435,18 @@ def test_cli_push_and_pull(cli, hub, v1):
     path = Path(pulled.output.strip().splitlines()[-1])
     assert path.name == commit and (path / "model.safetensors").is_file()
     assert f"Verified model.safetensors of {REPO}@main (commit {commit[:7]})" in pulled.output
+    evaluated = cli("evaluate", "toy", "--weights", f"hf://{REPO}@{commit}")
+    assert evaluated.exit_code == 0 and "mse" in evaluated.output, evaluated.output
+    exported = cli("export", "toy", "--weights", f"hf://{REPO}", "--out", v1.parent / "again")
+    assert exported.exit_code == 0, exported.output
+    assert_same(tensors(v1.parent / "again"), tensors(v1))
+
+
+def test_training_can_start_from_hub_weights(hub, v1, tmp_path, toy_manager):
+    commit = push(v1, manager=toy_manager).commit
+    run = api.train("toy", steps=1, init=f"hf://{REPO}@{commit}", out=tmp_path / "run", device="cpu",
+                    manager=toy_manager, lr=0.0, momentum=0.0)
+    assert_same(dict(run.module.state_dict()), tensors(v1))  # a zero learning rate keeps the initial weights
 
 
 @pytest.mark.parametrize(
