@@ -116,8 +116,9 @@ def register(app: typer.Typer, manager) -> None:
         console.print(f"Wrote [bold]{escape(str(dest))}[/] ({len(FILES)} files): plugin {names.name!r}, "
                       f"distribution {names.distribution}, package {names.package}")
         console.print("Next:")
-        for line in (f"zoo plugins install -e {dest}", f"zoo train {names.name}",
-                     f"cd {dest} && python -m pytest"):
+        where = str(dest) if dest.is_absolute() or str(dest).startswith(".") else f"./{dest}"  # pip wants a path
+        for line in (f"zoo plugins install -e {where}", f"zoo train {names.name}",
+                     f"cd {where} && python -m pytest"):
             console.print(f"  {escape(line)}", soft_wrap=True)
 
     @group.command("hooks")
@@ -217,6 +218,15 @@ def _installed(dist_name: str) -> str | None:
         return metadata.version(dist_name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def _installed_elsewhere(dist_name: str) -> str | None:
+    """The version of `dist_name` a fresh interpreter still finds, if any.
+    Not this process: an editable install's source folder stays on its
+    sys.path, with the metadata setuptools left there."""
+    code = "import sys, importlib.metadata as m; print(m.version(sys.argv[1]))"
+    proc = subprocess.run([sys.executable, "-c", code, dist_name], capture_output=True, text=True)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def _guess_names(args: list[str]) -> list[str]:
@@ -355,7 +365,7 @@ def uninstall_plugins(args: list[str], *, yes: bool = False) -> None:
     if code != 0:
         raise PluginError(f"pip uninstall failed (exit status {code})", "see pip's messages above")
     for dist, what in dists.items():
-        left = _installed(dist)
+        left = _installed_elsewhere(dist)
         if left:
             err_console.print(f"[yellow]Warning:[/] {dist} {left} is still installed (another copy on sys.path)")
         else:

@@ -326,6 +326,15 @@ def test_a_broken_installed_plugin_is_reported_and_can_be_uninstalled(fake_pip, 
 # the three commands of docs/plugins.md, with the real pip
 
 
+def _can_build_without_isolation() -> bool:
+    """setuptools builds wheels by itself from 70.1 on; before, it needs `wheel`."""
+    try:
+        version = tuple(int(x) for x in metadata.version("setuptools").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+    return version >= (70, 1) or importlib.util.find_spec("wheel") is not None
+
+
 def _pip_uninstall_leftovers() -> None:
     """Remove scaffolded plugins an interrupted run of this test left behind."""
     stale = {d.metadata["Name"] for d in metadata.distributions()
@@ -345,7 +354,7 @@ def test_from_nothing_to_a_trained_third_party_method(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("ZOO_PLUGINS", "ZOO_PLUGIN_MODULES", "ZOO_DEBUG")}
     env.update(OMP_NUM_THREADS="1", PIP_DISABLE_PIP_VERSION_CHECK="1", COLUMNS="200")
     offline = ["--no-deps"]
-    if importlib.util.find_spec("setuptools") is not None:  # build with it rather than fetch it
+    if _can_build_without_isolation():  # build with what is installed rather than fetch it
         offline.append("--no-build-isolation")
         env["PIP_NO_INDEX"] = "1"
     _pip_uninstall_leftovers()
