@@ -1,6 +1,5 @@
 """`zoo list`, `zoo info <method>` and `zoo datasets`."""
 
-from __future__ import annotations
 
 from typing import Annotated
 
