@@ -300,3 +300,41 @@ def test_evaluate_with_lpips_weights(small, tmp_path):
     data = load_smmnist_digits(None, "test", length=7, size=32)
     out = method.evaluate(net, data, samples=2, sequences=2, lpips_weights=str(tmp_path / "lp.safetensors"))
     assert out["lpips"] >= 0 and math.isfinite(out["lpips_ci"]) and "lpips_copy_last" in out
+
+
+# ---------------------------------------------------------------------------
+# Shipped weights and the README
+
+
+def test_shipped_weights_reproduce_their_golden_samples():
+    from zoo.testing import check_golden
+
+    check_golden("srvp.smmnist-digits")
+
+
+def test_registry_lists_the_shipped_weights_with_test_metrics():
+    from zoo.registry import load_registry
+
+    entry = load_registry().default_weights("srvp")
+    assert entry.name == "srvp.smmnist-digits" and entry.data == "smmnist-digits" and entry.bundled
+    assert {"psnr", "ssim", "psnr_copy_last"} <= set(entry.metrics)
+    assert entry.metrics["psnr"] > entry.metrics["psnr_copy_last"]
+
+
+def test_readme_sample_command_runs_as_written(tmp_path):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from zoo.cli.app import build_app
+    from zoo.plugin_manager import DEFAULT_PLUGINS, PluginManager
+
+    readme = (Path(__file__).resolve().parents[2] / "plugins" / "srvp" / "README.md").read_text(encoding="utf-8")
+    line = next(l for l in readme.splitlines() if l.startswith("zoo sample srvp "))
+    args = line.split("#")[0].split()[1:]
+    assert args == ["sample", "srvp"]
+    app = build_app(PluginManager(builtins=DEFAULT_PLUGINS, entry_points=False))
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    written = sorted(p.suffix for p in (tmp_path / "samples").iterdir())
+    assert ".png" in written and ".gif" in written
