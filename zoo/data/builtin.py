@@ -16,6 +16,10 @@ MODULES = (
     "zoo.data.small_images",
     "zoo.data.segmentation",
     "zoo.data.video",
+    "zoo.data.two_sample",
+    "zoo.data.gan",
+    "zoo.data.cause_effect",
+    "zoo.data.parabola",
 )
 
 
