@@ -92,8 +92,16 @@ def make_evaluate_command(manager, method_cls: type[Method]):
         table = Table(title=f"{method_cls.name} on {used} ({split})")
         table.add_column("metric")
         table.add_column("value", justify="right")
+        # the thesis's own number for a metric, where results.toml has one for this data and split
+        thesis = {r.metric: r for r in method_cls.results() if r.data == used and r.split == split and r.metric in metrics}
+        if thesis:
+            table.add_column("thesis", justify="right")
+            table.add_column("where")
         for key, value in metrics.items():
-            table.add_row(key, f"{value:.4f}")
+            row = [key, f"{value:.4f}"]
+            if thesis:
+                row += [f"{thesis[key].value:.4g}", thesis[key].where] if key in thesis else ["", ""]
+            table.add_row(*row)
         console.print(table)
         if json_out is not None:
             write_json(json_out, {"method": method_cls.name, "data": used, "split": split, "metrics": metrics})
