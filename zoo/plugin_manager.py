@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.mv_bigan",
     "zoo.plugins.mar_scf",
     "zoo.plugins.srvp",
+    "zoo.plugins.c2st",
 )
 
 
