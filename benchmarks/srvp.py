@@ -104,14 +104,16 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    rows = [bench(label, name, device, args.batch, args.repeats) for label, name in CONFIGS.items()]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"SRVP, thesis configurations, {name}, torch {torch.__version__}")
-    keys = list(rows[0])
-    print(" | ".join(keys))
-    print(" | ".join("---" for _ in keys))
-    for row in rows:
-        print(" | ".join(f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys))
+    keys = None
+    for label, dataset in CONFIGS.items():  # a row as soon as it is measured
+        row = bench(label, dataset, device, args.batch, args.repeats)
+        if keys is None:
+            keys = list(row)
+            print(" | ".join(keys))
+            print(" | ".join("---" for _ in keys))
+        print(" | ".join(f"{row[k]:.1f}" if isinstance(row[k], float) else str(row[k]) for k in keys), flush=True)
 
 
 if __name__ == "__main__":

@@ -176,3 +176,29 @@ def test_i3d_shapes_and_weight_names(tmp_path):
     feats = np.random.default_rng(0).normal(size=(50, 5))
     assert fvd_from_features(feats, feats) == pytest.approx(0.0, abs=1e-6)
     assert fvd_from_features(feats, feats + 1.0) == pytest.approx(5.0, rel=1e-6)  # |mu1 - mu2|^2
+
+
+class _TinyFeatures(torch.nn.Module):
+    """Stands in for I3D: (B, 3, T, 224, 224) -> (B, 4) features."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        return self.proj(torch.stack([x.mean(dim=(1, 2, 3, 4)), x.std(dim=(1, 2, 3, 4)), x[:, :, -1].mean(dim=(1, 2, 3))], 1))
+
+
+def test_protocol_fvd_compares_real_and_completed_clips():
+    torch.manual_seed(0)
+    data, net = _Clips(n=6), _TinyFeatures()
+    truth = data.x[:, 2:6]
+
+    def oracle(cond, n):
+        return truth[: len(cond)]
+
+    same = evaluate_video_prediction(oracle, data, n_cond=2, n_pred=4, samples=1, batch_size=6, i3d_net=net)
+    assert same["fvd"] == pytest.approx(0.0, abs=1e-6)
+    zeros = evaluate_video_prediction(lambda c, n: torch.zeros_like(truth[: len(c)]), data, n_cond=2, n_pred=4,
+                                      samples=1, batch_size=6, i3d_net=net)
+    assert zeros["fvd"] > 1e-3
