@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.mar_scf",
     "zoo.plugins.srvp",
     "zoo.plugins.c2st",
+    "zoo.plugins.dcgan",
 )
 
 

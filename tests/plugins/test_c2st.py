@@ -204,3 +204,20 @@ def test_cli_evaluate_prints_the_published_bound_next_to_ours(cli):
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "type1_knn_n2000" in line)
     assert "0.05" in row and "ICLR 2017" in row
+
+
+def test_readme_commands_run_as_written(cli, tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "plugins" / "c2st" / "README.md").read_text(encoding="utf-8")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "real.npy", rng.normal(size=(200, 2)))
+    np.save(tmp_path / "fake.npy", rng.normal(size=(200, 2)) + 0.5)
+    ran = 0
+    for line in readme.splitlines():
+        args = line.split("#")[0].split()
+        if line.startswith("zoo c2st test real.npy") or line.startswith("zoo sample c2st"):
+            result = cli(*args[1:])
+            assert result.exit_code == 0, result.output
+            ran += 1
+    assert ran == 4
