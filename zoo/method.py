@@ -353,7 +353,9 @@ def _convert(tp: Any, value: Any) -> tuple[bool, Any]:
 
 def parse_text(field: FieldInfo, text: str) -> Any:
     """Parse the text of a `--set key=value` for `field`."""
-    base = {typing.get_origin(field.type)} | set(typing.get_args(field.type)) | {field.type}
+    origin = typing.get_origin(field.type)
+    args = () if origin in (tuple, list) else typing.get_args(field.type)  # tuple[str, ...] is not a str
+    base = {origin} | set(args) | {field.type}
     if base & {str} and not (text.startswith(("'", '"'))):
         if text.lower() in ("none", "null") and type(None) in base:
             return None
