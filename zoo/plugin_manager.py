@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.srvp",
     "zoo.plugins.c2st",
     "zoo.plugins.dcgan",
+    "zoo.plugins.distfit_toy",
 )
 
 
