@@ -56,6 +56,20 @@ def generator_loss(d1_real, d1_fake, d2_real, d2_fake) -> torch.Tensor:
     return bce(d1_real, 0.0) + bce(d1_fake, 1.0) + bce(d2_real, 0.0) + bce(d2_fake, 1.0)
 
 
+def discriminate(model: MVBiGAN, real: tuple, fake: tuple, views: list[torch.Tensor], masks: torch.Tensor,
+                 z_real: torch.Tensor, z_fake: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """D1 on (y, z) pairs and D2 on (v, z) pairs, real and generated halves
+    in one batch each. The discriminators' batch norm then normalises both
+    halves with the same statistics; normalising a real-only and a fake-only
+    batch apart would remove the very offset that tells them apart (their
+    last hidden layer has batch norm, §3.1.2)."""
+    B = real[0].shape[0]
+    d1 = model.D1(torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]]))  # (2B,)
+    both = [torch.cat([v, v]) for v in views]  # every view twice: with z_real, then with z_fake
+    d2 = model.D2(both, torch.cat([masks, masks], dim=1), torch.cat([z_real, z_fake], dim=1))  # (T, 2B)
+    return d1[:B], d1[B:], d2[:, :B], d2[:, B:]
+
+
 def reparameterize(mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
     return mean + var.sqrt() * torch.randn_like(mean)
 
@@ -184,7 +198,9 @@ class MVBiGANMethod(Method):
         d_hidden: int = 1500  # hidden units of D1 and D2 (not given; as G)
         agg_dim: int = 1000  # §3.1.2: aggregation space (given for CelebA, used for both)
         conv_width: int = 64  # Tab. 3.1: maps of the first convolution (conv variant)
+        variance: Literal["sigmoid", "elu"] = "sigmoid"  # Fig. 3.4's "negative exponential linear unit" for σ²: sigmoid keeps it in (0, 1), elu is ELU + 1
         kl_weight: float = 1e-3  # §3.1.2: λ, the uncertainty-reduction weight (given for CelebA)
+        d2_trains_e: bool = True  # Eq. 3.3 minimises D2's game over E and H; False: E learns from D1 only, H follows E
         lr: float = 2e-5  # §3.1.2: Adam learning rate
         beta1: float = 0.5  # §3.1.2: Adam β1
         beta2: float = 0.999  # §3.1.2 prints 10^-3, a typo for the standard 0.999
@@ -212,7 +228,7 @@ class MVBiGANMethod(Method):
             raise ConfigError(f"mv-bigan: quadrant views need an even image_size, got {c.image_size}")
         return MVBiGAN(variant=c.variant, view_kinds=view_kinds(c.views, c.variant, c.channels, c.image_size, c.attributes),
                        target_shape=(c.channels, c.image_size, c.image_size), z_dim=c.z_dim, hidden=c.hidden,
-                       d_hidden=c.d_hidden, agg_dim=c.agg_dim, conv_width=c.conv_width)
+                       d_hidden=c.d_hidden, agg_dim=c.agg_dim, conv_width=c.conv_width, variance=c.variance)
 
     def configure_optimizers(self, model: MVBiGAN) -> dict[str, Any]:
         c = self.config
@@ -234,11 +250,12 @@ class MVBiGANMethod(Method):
         z_h = reparameterize(mean_h, var_h)
         z_e_sets = z_e[None].expand(V, B, -1)  # the target's code, paired with every subset
 
-        loss_d = discriminator_loss(model.D1(y, z_e.detach()), model.D1(y_g.detach(), z_p),
-                                    model.D2(views, masks, z_e_sets.detach()), model.D2(views, masks, z_h.detach()))
+        real_fake = discriminate(model, (y, z_e.detach()), (y_g.detach(), z_p), views, masks,
+                                 z_e_sets.detach(), z_h.detach())
+        loss_d = discriminator_loss(*real_fake)
         step.optimize("D", loss_d)
-        adversarial = generator_loss(model.D1(y, z_e), model.D1(y_g, z_p),
-                                     model.D2(views, masks, z_e_sets), model.D2(views, masks, z_h))
+        z_e_d2 = z_e_sets if c.d2_trains_e else z_e_sets.detach()
+        adversarial = generator_loss(*discriminate(model, (y, z_e), (y_g, z_p), views, masks, z_e_d2, z_h))
         kl = uncertainty_reduction(mean_h, var_h)
         loss_g = adversarial + c.kl_weight * kl
         step.optimize("G", loss_g)

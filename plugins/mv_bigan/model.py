@@ -96,27 +96,32 @@ class GaussianHead(nn.Module):
     """Aggregate (N, A) -> mean (N, Z) with tanh and variance (N, Z) > 0.
 
     One hidden layer with batch norm and ReLU (Fig. 3.4). The thesis names
-    the variance's activation a "negative exponential linear unit"; we use
-    ELU(x) + 1 (positive, near-linear for large x) plus a floor of 1e-4."""
+    the variance's activation a "negative exponential linear unit", which
+    can be read two ways: "sigmoid" bounds the variance in (0, 1), below the
+    prior's, as a posterior's should be; "elu" is ELU(x) + 1, unbounded.
+    Both have a floor of 1e-4."""
 
-    def __init__(self, agg_dim: int, hidden: int, z_dim: int):
+    def __init__(self, agg_dim: int, hidden: int, z_dim: int, variance: str = "sigmoid"):
         super().__init__()
         self.hidden = nn.Sequential(nn.Linear(agg_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True))
         self.mean = nn.Linear(hidden, z_dim)
         self.var = nn.Linear(hidden, z_dim)
+        self.variance = variance
 
     def forward(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hidden(a)  # (N, hidden)
-        return torch.tanh(self.mean(h)), F.elu(self.var(h)) + 1 + 1e-4
+        v = self.var(h)
+        var = torch.sigmoid(v) if self.variance == "sigmoid" else F.elu(v) + 1
+        return torch.tanh(self.mean(h)), var + 1e-4
 
 
 class ViewEncoder(nn.Module):
     """H (or E with one view): views -> p(z | v) = N(mean, var) per subset."""
 
-    def __init__(self, encoders: list[nn.Module], agg_dim: int, hidden: int, z_dim: int):
+    def __init__(self, encoders: list[nn.Module], agg_dim: int, hidden: int, z_dim: int, variance: str = "sigmoid"):
         super().__init__()
         self.aggregate = ViewAggregator(encoders)
-        self.head = GaussianHead(agg_dim, hidden, z_dim)
+        self.head = GaussianHead(agg_dim, hidden, z_dim, variance)
 
     def forward(self, views: list[torch.Tensor], masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         T, B = masks.shape[:2]
@@ -208,6 +213,7 @@ class MVBiGAN(nn.Module):
         d_hidden: int = 1500,
         agg_dim: int = 1000,
         conv_width: int = 64,
+        variance: str = "sigmoid",
     ):
         super().__init__()
         self.variant, self.z_dim, self.target_shape = variant, z_dim, target_shape
@@ -224,8 +230,8 @@ class MVBiGAN(nn.Module):
                 return ConvEncoder(C, out, conv_width)
             return nn.Sequential(Flatten(), nn.Linear(y_dim, out))
 
-        self.H = ViewEncoder([view_map(k, d) for k, d in view_kinds], agg_dim, hidden, z_dim)
-        self.E = ViewEncoder([target_map(agg_dim)], agg_dim, hidden, z_dim)
+        self.H = ViewEncoder([view_map(k, d) for k, d in view_kinds], agg_dim, hidden, z_dim, variance)
+        self.E = ViewEncoder([target_map(agg_dim)], agg_dim, hidden, z_dim, variance)
         if variant == "conv":
             self.G = ConvDecoder(z_dim, C, conv_width)
             front = ConvEncoder(C, agg_dim, conv_width)

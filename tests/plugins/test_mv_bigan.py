@@ -91,6 +91,48 @@ def test_a_missing_view_adds_nothing_not_even_a_bias():
     assert torch.allclose(out[2], first + second)
 
 
+def test_variance_heads_are_positive_and_the_sigmoid_one_below_the_prior():
+    from zoo.plugins.mv_bigan.model import GaussianHead
+
+    torch.manual_seed(0)
+    a = torch.randn(64, 8) * 50
+    mean, var = GaussianHead(8, 16, 4, "sigmoid")(a)
+    assert (var > 0).all() and (var <= 1 + 1e-4).all() and mean.abs().max() <= 1
+    _, var = GaussianHead(8, 16, 4, "elu")(a)
+    assert (var > 0).all() and var.max() > 1.5  # unbounded above
+
+
+class _ConstantD1(torch.nn.Module):
+    """A D1 that ignores its input, so only D2 can send gradients to E."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, y, z):
+        return self.bias.expand(y.shape[0])
+
+
+def test_d2_trains_e_only_when_asked(pm):
+    torch.manual_seed(0)
+    grads = {}
+    for flag in (True, False):
+        method = make(pm, d2_trains_e=flag, kl_weight=0.0, **SMALL)
+        model = method.build()
+        model.D1 = _ConstantD1()
+
+        class Probe(_Step):
+            def optimize(self, name, loss):
+                if name == "G":
+                    grads[flag] = torch.autograd.grad(loss, list(model.E.parameters()), allow_unused=True,
+                                                      retain_graph=True)
+                super().optimize(name, loss)
+
+        method.train_step(model, digits_batch(8), Probe(method.configure_optimizers(model)))
+    assert any(g is not None and g.abs().sum() > 0 for g in grads[True])
+    assert all(g is None or g.abs().sum() == 0 for g in grads[False])
+
+
 # ---------------------------------------------------------------------------
 # Networks
 
@@ -235,3 +277,20 @@ def test_evaluate_reports_error_and_spread_per_number_of_views(pm):
     assert out["best_mse"] == out["best_mse_4v"] and out["kl_nested"] >= 0 and "variance_prior" in out
     with pytest.raises(InputError, match="samples >= 2"):
         method.evaluate(model, data, samples=1)
+
+
+def test_trained_weights_narrow_their_predictions_as_views_are_added(pm):
+    from zoo import api
+
+    model = api.load("mv-bigan", manager=pm)
+    data = load_dataset(pm.dataset("digits-quadrants"), "test", size=model.config.image_size)
+    torch.manual_seed(0)
+    out = model.method.evaluate(model.module, data, items=150, samples=8)
+    assert out["variance_4v"] < out["variance_1v"]
+    assert out["best_mse_4v"] < 0.9 * out["best_mse_1v"]
+
+
+def test_shipped_weights_reproduce_their_golden_samples():
+    from zoo.testing import check_golden
+
+    check_golden("mv-bigan.digits-quadrants")
