@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.c2st",
     "zoo.plugins.dcgan",
     "zoo.plugins.distfit_toy",
+    "zoo.plugins.cgan_c2st",
 )
 
 
