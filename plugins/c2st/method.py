@@ -97,7 +97,7 @@ class C2ST(Method):
             canvas = raster.Canvas(-3, 3, -3, 3, size, size)
             gx, gy = canvas.grid()
             grid = torch.stack([gx.flatten(), gy.flatten()], 1)  # (H*W, 2)
-            f = model.prob(grid.to(dev)).cpu().view(size, size)
+            f = model.prob(grid.to(dev)).detach().cpu().view(size, size)
             image = raster.diverging(f)
             image = raster.dots(image, canvas, torch.from_numpy(p[:, 0]), torch.from_numpy(p[:, 1]), raster.BLUE)
             image = raster.dots(image, canvas, torch.from_numpy(q[:, 0]), torch.from_numpy(q[:, 1]), raster.RED)
@@ -106,7 +106,7 @@ class C2ST(Method):
             canvas = raster.Canvas(-4, 4, -0.1, 1.1, size, 2 * size)
             zs = torch.linspace(-4, 4, 4 * size)
             grid = zs[:, None].expand(-1, self.config.dim)  # (K, d): the diagonal when d > 1
-            f = model.prob(grid.to(dev)).cpu()
+            f = model.prob(grid.to(dev)).detach().cpu()
             image = canvas.blank()
             g = torch.Generator().manual_seed(0)
             jitter = lambda k: torch.rand(k, generator=g) * 0.15  # noqa: E731 - dot heights
