@@ -178,11 +178,12 @@ def identity_protocol(
             raise DataError("the identity AUC needs pairs of views of the same object", "load the data with views=2")
         a, b = views[:, 0].to(device), views[:, 1].to(device)
         fa, fb = make_fakes(a)
-        real_a.append(net.features(a)), real_b.append(net.features(b))
-        gen_a.append(net.features(fa)), gen_b.append(net.features(fb))
+        for store, images in ((real_a, a), (real_b, b), (gen_a, fa), (gen_b, fb)):
+            store.append(net.features(images))
         objects.append(torch.stack([it["object"] for it in items]))
-        if sum(len(t) for t in attrs_real) < ATTRIBUTE_SAMPLES:
-            attrs_real.append(net.attributes(a)), attrs_fake.append(net.attributes(fa))
+        if net.attribute_net is not None and sum(len(t) for t in attrs_real) < ATTRIBUTE_SAMPLES:
+            attrs_real.append(net.attributes(a))
+            attrs_fake.append(net.attributes(fa))
     ra, rb, ga, gb = (torch.cat(t) for t in (real_a, real_b, gen_a, gen_b))
     objects = torch.cat(objects)
     other = torch.randperm(len(objects), generator=g)
@@ -201,7 +202,7 @@ def identity_protocol(
         mixed_pos = pair_distances(ra, ga)  # a real image and a new view generated from it
         out["auc_mixed_real"] = identity_auc(mixed_pos, real_neg)
         out["auc_mixed_gen"] = identity_auc(mixed_pos, gen_neg)
-    if attrs_real and attrs_real[0] is not None:
+    if attrs_real:
         real_attrs = torch.cat(attrs_real)[:ATTRIBUTE_SAMPLES]
         fake_attrs = torch.cat(attrs_fake)[:ATTRIBUTE_SAMPLES]
         out.update(attribute_metrics(real_attrs, fake_attrs, net.attribute_names))

@@ -288,6 +288,18 @@ def test_protocol_on_real_pairs_and_perfect_copies():
     assert abs(out["auc_gen_gen"] - 0.5) < 0.2 and "auc_mixed_real" not in out
 
 
+def test_protocol_with_an_identity_network_that_has_no_attributes(tmp_path):
+    from zoo.metrics.identity import IdentityProbe, save_probe
+
+    torch.manual_seed(0)
+    path = tmp_path / "identity.safetensors"
+    save_probe(path, IdentityProbe(4, 0).eval(), [])
+    data = mv.MultiViewObjects("test", size=16, views=2)
+    out = identity_protocol(data, lambda real: (real, real), pairs=20, identity_weights=str(path),
+                            attribute_weights=None, device=torch.device("cpu"), conditional=False, chunk=8)
+    assert out["auc_gen_gen"] == 1.0 and "label_distance" not in out
+
+
 def test_oracle_probe_ships_with_its_quality():
     probe, names = load_probe(mv.oracle_probe_path())
     assert names == list(mv.ATTRIBUTES) and probe.embed_dim == mv.CONTENT_DIM
@@ -447,3 +459,34 @@ def test_mvc_loader(tmp_path, monkeypatch):
     (root / "attribute_labels.json").write_text("[{}]")
     with pytest.raises(DataError, match="'filename' and 'itemN'"):
         load_dataset(spec, "train", tmp_path / "data")
+
+
+# ---------------------------------------------------------------------------
+# Shipped weights
+
+
+@pytest.mark.parametrize("name", ["gmv.multiview-objects", "cgmv.multiview-objects"])
+def test_shipped_weights_reproduce_their_golden_samples(name):
+    from zoo.testing import check_golden
+
+    check_golden(name)
+
+
+def test_shipped_gmv_ties_identity_to_the_content_code():
+    from zoo import api
+
+    model = api.load("gmv")
+    data = mv.MultiViewObjects("test", size=model.config.image_size, views=2)
+    torch.manual_seed(0)
+    out = model.method.evaluate(model.module, data, pairs=300)
+    assert out["auc_gen_gen"] > 0.7  # same c, two views: closer than two contents
+
+
+def test_shipped_cgmv_keeps_the_identity_of_its_input():
+    from zoo import api
+
+    model = api.load("cgmv")
+    data = mv.MultiViewObjects("test", size=model.config.image_size, views=2)
+    torch.manual_seed(0)
+    out = model.method.evaluate(model.module, data, pairs=300)
+    assert out["auc_mixed_real"] > 0.6  # a new view of x is closer to x than another object is
