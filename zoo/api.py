@@ -12,6 +12,7 @@ The CLI is a thin layer over these functions.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,9 @@ def train(
     else:
         instance = make(method, data=data, preset=preset, config_file=config_file, sets=sets, manager=pm, **overrides)
         data = data or instance.default_dataset
+    if steps is not None and steps != instance.config.steps:
+        # --steps is the config's `steps`, so schedules built from it follow
+        instance = type(instance)(dataclasses.replace(instance.config, steps=steps))
     ds_spec = pm.dataset(data)
     preset = preset or choose_preset(type(instance), ds_spec, None)
     train_data = load_dataset(ds_spec, "train", data_root, **instance.data_options(data, "train"))

@@ -137,3 +137,11 @@ def test_unwrap_strips_compile_wrappers():
     wrapped = torch.compile(model)
     assert ckpt.unwrap(wrapped) is model
     assert not any(k.startswith("_orig_mod") for k in ckpt.unwrap(wrapped).state_dict())
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    path = tmp_path / "x.safetensors"
+    ckpt.save_tensors(path, {"a": torch.ones(1)}, {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -158,3 +158,11 @@ def test_tensorboard_without_the_package_is_a_clear_error(toy_manager, tmp_path)
     else:
         api.train("toy", manager=toy_manager, out=tmp_path / "a", device="cpu", steps=1, tensorboard=True)
         assert any((tmp_path / "a" / "tensorboard").iterdir())
+
+
+def test_steps_option_is_the_config_steps(toy_manager, tmp_path):
+    """Schedules built from config.steps follow --steps."""
+    model = api.train("toy", manager=toy_manager, out=tmp_path / "a", device="cpu", steps=7)
+    assert model.config.steps == 7
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert run["config"]["steps"] == 7 and run["steps"] == 7
