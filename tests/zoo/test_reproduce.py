@@ -19,7 +19,7 @@ def test_reproduce_writes_the_table(cli, tmp_path):
     assert row["difference"] == pytest.approx(row["ours"] - 0.05)
     assert "| mse | toy-points | 0.05 |" in (tmp_path / "r" / "reproduce.md").read_text()
     card = (tmp_path / "r" / "README.md").read_text()
-    assert "test_mse" in card
+    assert "mse (test)" in card  # the run's test metrics reach its model card
 
 
 def test_compare_falls_back_to_the_thesis_data_sets():
@@ -31,8 +31,23 @@ def test_compare_falls_back_to_the_thesis_data_sets():
     assert not same and rows[0].thesis_data == "toy-points"
 
 
-def test_reproduce_all_continues_past_a_failure_and_updates_the_readme(cli, tmp_path, monkeypatch):
+@pytest.fixture
+def toy_only_cli():
+    """A CLI whose only method is the toy, so --all stays small."""
+    from typer.testing import CliRunner
+
+    from zoo.cli.app import build_app
+    from zoo.plugin_manager import PluginManager
+
+    app = build_app(PluginManager(builtins=("zoo.data.builtin", "toy_plugin"), entry_points=False, strict=True))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args])
+
+
+def test_reproduce_all_continues_past_a_failure_and_updates_the_readme(toy_only_cli, tmp_path, monkeypatch):
     from toy_plugin import Toy
+
+    cli = toy_only_cli
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{README_START}\nold\n{README_END}\n\nafter\n")
