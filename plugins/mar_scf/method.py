@@ -38,7 +38,10 @@ class MarSCF(Method):
     datasets = ("digits", "color-blobs", "mnist", "cifar10", "imagenet32", "imagenet64")
     default_dataset = "digits"
     selection = ("bpd", "min")
-    conformance = {"evaluate_options": {"time_samples": 2}}
+    conformance = {
+        "overrides": {"steps_per_level": 2, "hidden_channels": 16, "lstm_filters": 8, "batch_size": 16},
+        "evaluate_options": {"time_samples": 2},
+    }
 
     @dataclass
     class Config:
@@ -273,36 +276,41 @@ class MarSCF(Method):
         start = [(1 - alphas.view(-1, 1, 1, 1)) * z[:1] + alphas.view(-1, 1, 1, 1) * z[1:] for z in zs]  # (S, c, h, w)
         with torch.no_grad():
             linear = model.decode(start)[0]
-        projected = self._project(model, start, x, lambda_prior, lambda_image, iterations, lr)
+        path = self.project(model, start, x, lambda_prior, lambda_image, iterations, lr)
+        with torch.no_grad():
+            projected = model.decode(path)[0]
         return quantize(linear + 0.5, n_bins).cpu(), quantize(projected + 0.5, n_bins).cpu()
 
-    def _project(self, model, start, x, lambda_prior, lambda_image, iterations, lr) -> torch.Tensor:
-        """Eq. 6.13 for the inner points; the end points stay x_A and x_B."""
+    def project(self, model, start, x, lambda_prior, lambda_image, iterations, lr) -> list[torch.Tensor]:
+        """Eq. 6.13 for the inner points of the latent path `start` (a list of
+        (S, c, h, w) per level); the end points stay z_A and z_B. `x` holds
+        the two end images (2, C, H, W) in model space."""
         inner = [z[1:-1].detach().clone().requires_grad_(True) for z in start]
         if not inner[0].numel() or iterations < 1 or (lambda_prior == 0 and lambda_image == 0):
-            with torch.no_grad():
-                return model.decode(start)[0]
-        target = [z[1:-1] for z in start]
+            return [z.detach() for z in start]
+        target = [z[1:-1].detach() for z in start]
+        x = x.detach()
         opt = torch.optim.Adamax(inner, lr=lr)
         frozen = [p.requires_grad for p in model.parameters()]
         for p in model.parameters():
             p.requires_grad_(False)
         try:
-            for _ in range(iterations):
-                image, rs = model.decode(inner)  # (S-2, C, H, W)
-                dist_z = torch.sqrt(sum(((a - b) ** 2).flatten(1).sum(1) for a, b in zip(inner, target)))
-                log_p = model.prior_log_prob(inner, rs)
-                dist_x = torch.minimum((image - x[:1]).flatten(1).norm(dim=1), (image - x[1:]).flatten(1).norm(dim=1))
-                loss = (dist_z - lambda_prior * log_p + lambda_image * dist_x).sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            with torch.enable_grad():
+                for _ in range(iterations):
+                    image, rs = model.decode(inner)  # (S-2, C, H, W)
+                    delta = torch.cat([(a - b).flatten(1) for a, b in zip(inner, target)], 1)  # (S-2, D)
+                    dist_z = torch.linalg.vector_norm(delta, dim=1)  # its gradient at 0 is 0, not NaN
+                    log_p = model.prior_log_prob(inner, rs)
+                    dist_x = torch.minimum(torch.linalg.vector_norm((image - x[:1]).flatten(1), dim=1),
+                                           torch.linalg.vector_norm((image - x[1:]).flatten(1), dim=1))
+                    loss = (dist_z - lambda_prior * log_p + lambda_image * dist_x).sum()
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
         finally:
             for p, f in zip(model.parameters(), frozen):
                 p.requires_grad_(f)
-        with torch.no_grad():
-            ends = [torch.cat([z[:1], p, z[-1:]]) for z, p in zip(start, inner)]
-            return model.decode(ends)[0]
+        return [torch.cat([z[:1].detach(), p.detach(), z[-1:].detach()]) for z, p in zip(start, inner)]
 
 
 class Glow(MarSCF):
