@@ -464,20 +464,14 @@ class CGMV(Method):
         return conditional_evaluate(self, model, data, pairs, identity_weights, attribute_weights)
 
 
-class CGANViews(Method):
+class CGANViews(CGMV):
     """The CGAN baseline of §4.2.4: CGMV without the generated-pair negatives;
     D only sees a real image next to a new view of it. It collapses and
-    ignores v (Figs. 4.9, 4.10)."""
+    ignores v (Figs. 4.9, 4.10). Networks, sampling and evaluation are
+    CGMV's; only the negatives of the training step differ."""
 
     name = "cgan-views"
     summary = "Conditional GAN baseline for new views: CGMV with mixed negative pairs only (collapses, ignores v)."
-    task = "multi-view generation"
-    paper = PAPER
-    datasets = DATASETS
-    default_dataset = "multiview-objects"
-    selection = ("auc_mixed_real", "max")
-    conformance = {"overrides": {"image_size": 16, "ngf": 8, "ndf": 8, "batch_size": 4, "eval_pairs": 8},
-                   "sample_options": {"views": 3}}
 
     @dataclass
     class Config:
@@ -499,37 +493,8 @@ class CGANViews(Method):
         eval_every: int = 0  # steps between validations (0: at the end only)
         ckpt_every: int = 5000  # steps between training checkpoints
 
-    def data_options(self, dataset: str, split: str) -> dict[str, Any]:
-        return {"size": self.config.image_size, "views": 2}
-
-    def build(self) -> MultiViewGAN:
-        c = self.config
-        check_image_size(self.name, c.image_size)
-        return MultiViewGAN(size=c.image_size, content_dim=c.content_dim, view_dim=c.view_dim, ngf=c.ngf, ndf=c.ndf,
-                            encoder=True, encoder_activation=c.encoder_activation)
-
-    def configure_optimizers(self, model: MultiViewGAN) -> dict[str, Any]:
-        c = self.config
-        return adam_pair(model, c.lr_g, c.lr_d, (c.beta1, c.beta2))
-
     def train_step(self, model: MultiViewGAN, batch: dict[str, torch.Tensor], step) -> dict[str, Any]:
         return conditional_step(self, model, batch, step, "mixed")
-
-    @torch.no_grad()
-    def sample(self, model: MultiViewGAN, n: int, *, input: list[str] | None = None, views: int = 8) -> torch.Tensor:
-        """New views of given objects: each row is an input, then its new views.
-
-        Options:
-            input: image files (or folders of images) to take the content from; default: n held-out objects of multiview-objects.
-            views: number of new views per input (one view code per column)."""
-        return conditional_sample(self, model, n, input, views)
-
-    @torch.no_grad()
-    @evaluate_options
-    def evaluate(self, model: MultiViewGAN, data: Dataset, *, pairs: int | None = None,
-                 identity_weights: str | None = None, attribute_weights: str | None = None) -> dict[str, float]:
-        """Identity-preservation AUC of conditional models, mixed pairs included (Tab. 4.4)."""
-        return conditional_evaluate(self, model, data, pairs, identity_weights, attribute_weights)
 
 
 # ---------------------------------------------------------------------------
