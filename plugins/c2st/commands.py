@@ -19,7 +19,7 @@ def register(cli: typer.Typer) -> None:
     @group.command("test")
     @handle_errors
     def test(
-        a: Annotated[Path, typer.Argument(help="Sample A: .npy, .npz, .safetensors or a folder of images.")],
+        a: Annotated[Path, typer.Argument(help="Sample A: .npy, .npz, .safetensors, .csv/.tsv/.txt (a point per row) or a folder of images.")],
         b: Annotated[Path, typer.Argument(help="Sample B, in the same space as A.")],
         classifier: Annotated[str, typer.Option("--classifier", help="C2ST classifier: nn or knn.")] = "nn",
         method: Annotated[str, typer.Option("--method", help="c2st, or mmd for the linear-time MMD baseline.")] = "c2st",

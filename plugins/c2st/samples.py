@@ -1,5 +1,6 @@
 """Reading a user's sample for `zoo c2st test`: an array file (.npy, .npz,
-.safetensors) or a folder of images. Nothing is ever unpickled."""
+.safetensors), a numeric text table (.csv, .tsv, .txt; one point per row,
+an optional header line) or a folder of images. Nothing is ever unpickled."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from zoo.errors import InputError
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".safetensors")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
 @dataclass
@@ -52,8 +54,11 @@ def read_sample(path: str | Path, *, key: str | None = None, image_size: int = 6
         except CheckpointError as exc:
             raise InputError(f"cannot read {path}: {exc.message}") from None
         array = tensors[_pick(path, sorted(tensors), key)]
+    elif suffix in TEXT_SUFFIXES:
+        array = _read_table(path)
     else:
-        raise InputError(f"{path.name}: unsupported sample file", f"use {', '.join(ARRAY_SUFFIXES)} or a folder of images")
+        raise InputError(f"{path.name}: unsupported sample file",
+                         f"use {', '.join(ARRAY_SUFFIXES + TEXT_SUFFIXES)} or a folder of images")
     data = torch.as_tensor(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
     images = data.dim() == 4 and data.shape[1] in (1, 3)
     if data.dtype == torch.uint8:
@@ -61,6 +66,27 @@ def read_sample(path: str | Path, *, key: str | None = None, image_size: int = 6
     if not (data.is_floating_point() or data.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)):
         raise InputError(f"{path} holds {data.dtype} values, not numbers")
     return Sample(path, data.float(), images)
+
+
+def _read_table(path: Path) -> np.ndarray:
+    """Rows of numbers separated by commas (.csv), tabs or spaces; a first
+    line that is not numbers is taken as a header and skipped."""
+    delimiter = "," if path.suffix.lower() == ".csv" else None
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    if lines:
+        try:
+            [float(v) for v in lines[0].split(delimiter)]
+        except ValueError:
+            lines = lines[1:]  # a header
+    if not lines:
+        raise InputError(f"{path} holds no rows of numbers")
+    try:
+        return np.loadtxt(lines, delimiter=delimiter, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise InputError(f"cannot read {path}: {exc}", "every row needs the same number of numeric columns") from None
 
 
 def _np_load(path: Path):

@@ -155,6 +155,8 @@ def test_cli_features_from_a_resnet_file(cli, tmp_path):
     ("garbage", "cannot read"),
     ("pickle", "pickled objects"),
     ("suffix", "unsupported sample file"),
+    ("ragged-csv", "cannot read"),
+    ("text-csv", "cannot read"),
     ("missing", "does not exist"),
     ("empty-folder", "holds no images"),
     ("method", "--method must be c2st or mmd"),
@@ -178,8 +180,14 @@ def test_cli_bad_input_is_one_error_line(cli, tmp_path, case, message):
     elif case == "pickle":
         np.save(b, np.array([{"a": 1}] * 10, dtype=object), allow_pickle=True)
     elif case == "suffix":
-        b = tmp_path / "b.csv"
+        b = tmp_path / "b.xlsx"
         b.write_text("1,2,3\n")
+    elif case == "ragged-csv":
+        b = tmp_path / "b.csv"
+        b.write_text("x,y,z\n1,2,3\n4,5\n")
+    elif case == "text-csv":
+        b = tmp_path / "b.csv"
+        b.write_text("x,y,z\n1,two,3\n")
     elif case == "missing":
         b = tmp_path / "nope.npy"
     elif case == "empty-folder":
@@ -191,6 +199,21 @@ def test_cli_bad_input_is_one_error_line(cli, tmp_path, case, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+
+
+def test_text_tables_read_like_the_same_array(tmp_path):
+    from zoo.plugins.c2st.samples import read_sample
+
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(12, 3))
+    np.save(tmp_path / "p.npy", points)
+    (tmp_path / "p.csv").write_text("a,b,c\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in points) + "\n")
+    (tmp_path / "p.tsv").write_text("\n".join("\t".join(repr(float(v)) for v in row) for row in points))
+    (tmp_path / "one.txt").write_text("\n".join(repr(float(v)) for v in points[:, 0]))
+    reference = read_sample(tmp_path / "p.npy").data
+    assert torch.equal(read_sample(tmp_path / "p.csv").data, reference)
+    assert torch.equal(read_sample(tmp_path / "p.tsv").data, reference)
+    assert read_sample(tmp_path / "one.txt").data.shape == (12, 1)
 
 
 def test_shipped_weights_match_their_golden_samples():
