@@ -18,19 +18,6 @@ import time
 import torch
 
 
-class _Step:
-    """What `train_step` needs of the engine's Step: one optimizer each."""
-
-    def __init__(self, optimizers):
-        self.optimizers, self.index = optimizers, 0
-
-    def optimize(self, name, loss, retain_graph=False):
-        opt = self.optimizers[name]
-        params = [p for group in opt.param_groups for p in group["params"]]
-        torch.autograd.backward(loss, inputs=params, retain_graph=retain_graph)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -39,12 +26,13 @@ def _sync(device: torch.device) -> None:
 
 def bench(method_name: str, preset: str, device: torch.device, steps: int, warmup: int) -> dict:
     from zoo import api
+    from zoo.engine import standalone_step
     from zoo.data.multiview import MultiViewObjects
 
     method = api.make(method_name, preset=preset)
     c = method.config
     model = method.build().to(device).train()
-    step = _Step(method.configure_optimizers(model))
+    step = standalone_step(method, model, device)
     k = max(2, getattr(c, "k", 2))
     data = MultiViewObjects("train", size=c.image_size, views=k)
     items = [data[i % len(data)] for i in range(min(c.batch_size, 64))]

@@ -24,17 +24,6 @@ CONFIGS = {
 }
 
 
-class _Step:
-    def __init__(self, optimizers):
-        self.optimizers, self.index = optimizers, 0
-
-    def optimize(self, name, loss, retain_graph=False):
-        opt = self.optimizers[name]
-        params = [p for group in opt.param_groups for p in group["params"]]
-        torch.autograd.backward(loss, inputs=params, retain_graph=retain_graph)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -43,13 +32,14 @@ def _sync(device: torch.device) -> None:
 
 def bench(name: str, device: torch.device, steps: int, warmup: int) -> dict:
     from zoo import api
+    from zoo.engine import standalone_step
     from zoo.plugins.mv_bigan.method import Views
 
     preset = "quick" if name == "quick" else "thesis"
     method = api.make("mv-bigan", preset=preset, **CONFIGS.get(name, {}))
     c = method.config
     model = method.build().to(device).train()
-    step = _Step(method.configure_optimizers(model))
+    step = standalone_step(method, model, device)
     B, S = c.batch_size, c.image_size
     batch = {"image": torch.rand(B, c.channels, S, S, device=device),
              "attributes": torch.randint(0, 2, (B, 1, c.attributes), device=device).float()}

@@ -30,8 +30,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def bench(preset: str, device: torch.device, steps: int, warmup: int) -> dict:
     from zoo.data.segmentation import SyntheticFlowers
-    from zoo.devices import Dist
-    from zoo.engine import Step
+    from zoo.engine import standalone_step
     from zoo.method import make_config
     from zoo.plugin_manager import get_plugin_manager
 
@@ -40,7 +39,7 @@ def bench(preset: str, device: torch.device, steps: int, warmup: int) -> dict:
     c = method.config
     torch.manual_seed(0)
     model = method.build().to(device).train()
-    step = Step(method.configure_optimizers(model), {}, {}, 1, None, Dist(), device)
+    step = standalone_step(method, model, device)
     data = SyntheticFlowers("train", c.size)
     batch = {"image": torch.stack([data[i]["image"] for i in range(c.batch_size)]).to(device)}
     if device.type == "cuda":

@@ -46,8 +46,7 @@ def timed(fn, device: torch.device, repeats: int) -> float:
 
 
 def bench(label: str, dataset: str, device: torch.device, batch: int | None, repeats: int) -> dict:
-    from zoo.devices import Dist
-    from zoo.engine import Step
+    from zoo.engine import standalone_step
     from zoo.method import make_config
     from zoo.plugin_manager import get_plugin_manager
 
@@ -57,8 +56,7 @@ def bench(label: str, dataset: str, device: torch.device, batch: int | None, rep
     B = batch or (c.batch_size if device.type == "cuda" else 8)
     torch.manual_seed(0)
     model = method.build().to(device)
-    opt, sched = method.configure_optimizers(model)["model"]
-    step = Step({"model": opt}, {"model": sched}, {}, 1, None, Dist(), device)
+    step = standalone_step(method, model, device)
     clips = {"video": torch.rand(B, c.train_len, c.channels, c.frame_size, c.frame_size, device=device)}
     model.train()
     t_train = timed(lambda: method.train_step(model, clips, step), device, repeats)

@@ -191,6 +191,15 @@ class Step:
         return self.optimizers[name].param_groups[0]["lr"]
 
 
+def standalone_step(method: Method, model: nn.Module, device: torch.device | str = "cpu") -> Step:
+    """The Step `fit` hands `train_step` in one process, with full precision
+    and no accumulation: the method's optimizers, schedulers and gradient
+    clipping. For benchmarks and notebooks that call `train_step` themselves."""
+    optimizers, schedulers = split_optimizers(method.configure_optimizers(model))
+    clip = dict(getattr(method, "clip_grad", {}) or {})
+    return Step(optimizers, schedulers, clip, 1, None, Dist(), torch.device(device))
+
+
 def all_reduce_grads(params: list[torch.Tensor], world_size: int) -> None:
     """Average gradients over processes with one flattened all-reduce.
     A parameter without a gradient on this process contributes zeros."""

@@ -166,3 +166,21 @@ def test_steps_option_is_the_config_steps(toy_manager, tmp_path):
     assert model.config.steps == 7
     run = json.loads((tmp_path / "a" / "run.json").read_text())
     assert run["config"]["steps"] == 7 and run["steps"] == 7
+
+
+def test_standalone_step_is_the_step_fit_uses(toy_manager):
+    """Benchmarks drive train_step with it: the method's optimizer, scheduler and clipping."""
+    from zoo.engine import standalone_step
+
+    method = api.make("toy", manager=toy_manager)
+    method.clip_grad = {"main": 1e-3}
+    model = method.build()
+    step = standalone_step(method, model)
+    before = [p.detach().clone() for p in model.parameters()]
+    batch = {"x": torch.randn(8, 2), "y": torch.randn(8, 1) + 100}  # a large loss: clipping binds
+    lr = step.lr("main")
+    method.train_step(model, batch, step)
+    moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
+    assert moved.item() == pytest.approx(lr * 1e-3, rel=1e-2)  # one SGD step of a gradient clipped to norm 1e-3
+    assert all(p.grad is None for p in model.parameters())
+    assert step.schedulers["main"].last_epoch == 1
