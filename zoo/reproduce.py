@@ -169,21 +169,31 @@ def write_report(report: Report, folder: Path) -> None:
     ckpt.write_json_atomic(folder / "reproduce.json", report.to_json())
 
 
-def summary_markdown(reports: list[Report]) -> str:
-    """One table for `zoo reproduce --all`, as the README shows it."""
+def summary_markdown(reports: list[Report], most: int = 4) -> str:
+    """One row per method for `zoo reproduce --all`, as the README shows it:
+    up to `most` of our test metrics (those the thesis reports first) and,
+    for each, the thesis's first number with its data set and table. The
+    full comparison of each method is its run's `reproduce.md`."""
     lines = [
-        "| method | data | preset | metric | thesis (data) | ours | where |",
-        "|---|---|---|---|---|---|---|",
+        "| method | data, preset | ours (test split) | thesis (its data set, where) | time |",
+        "|---|---|---|---|---|",
     ]
     for rep in reports:
         if rep.error:
-            lines.append(f"| {rep.method} | {rep.data} | {rep.preset} | failed: {rep.error} | | | |")
+            lines.append(f"| {rep.method} | {rep.data}, {rep.preset} | failed: {rep.error} | | |")
             continue
-        for r in rep.rows:
-            thesis = f"{_fmt(r.thesis)} ({r.thesis_data})" if r.thesis is not None else "-"
-            lines.append(
-                f"| {rep.method} | {rep.data} | {rep.preset} | {r.metric} | {thesis} | {_fmt(r.ours)} | {r.where} |"
-            )
+        names = [r.metric for r in rep.rows if r.ours is not None]
+        names = list(dict.fromkeys(names or list(rep.metrics)))[:most]
+        ours = ", ".join(f"{k} {_fmt(rep.metrics.get(k))}" for k in names)
+        groups: dict[str, list[str]] = {}  # "(data set, table)" -> "metric value" in order
+        for k in names:
+            row = next((r for r in rep.rows if r.metric == k and r.thesis is not None), None)
+            if row is not None:
+                where = ", ".join(x for x in (row.thesis_data, row.where) if x)
+                groups.setdefault(where, []).append(f"{k} {_fmt(row.thesis)}")
+        thesis = "; ".join(f"{', '.join(values)} ({where})" for where, values in groups.items())
+        lines.append(f"| {rep.method} | {rep.data}, {rep.preset} | {ours} | {thesis or '-'} | "
+                     f"{rep.seconds:.0f} s |")
     return "\n".join(lines) + "\n"
 
 

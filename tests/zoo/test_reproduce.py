@@ -55,7 +55,7 @@ def test_reproduce_all_continues_past_a_failure_and_updates_the_readme(toy_only_
               "--out", tmp_path / "runs", "--summary", tmp_path / "s.json", "--update-readme", readme)
     assert out.exit_code == 0, out.output
     text = readme.read_text()
-    assert "old" not in text and "| toy | toy-points | thesis | mse |" in text and text.endswith("after\n")
+    assert "old" not in text and "| toy | toy-points, thesis | mse " in text and "| mse 0.05 (toy-points, Tab. 0.1) |" in text and text.endswith("after\n")
     assert [r.method for r in load_reports(tmp_path / "s.json")] == ["toy"]
 
     def broken(self, model, batch, step):
