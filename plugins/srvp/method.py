@@ -179,7 +179,7 @@ class SRVP(Method):
     # -- use ------------------------------------------------------------------
 
     def _conditioning(self, input: str | None, data: str, data_root: str | None, sequence: int,
-                      n_cond: int, resize: bool) -> torch.Tensor:
+                      n_cond: int, resize: bool, label: str = "") -> torch.Tensor:
         """(n_cond, C, S, S): the last n_cond frames of the user's video, or
         the first n_cond frames of a test sequence."""
         c = self.config
@@ -196,7 +196,8 @@ class SRVP(Method):
         options = {**self.data_options(name, "test"), "length": n_cond}
         test = load_dataset(get_plugin_manager().dataset(name), "test", data_root, **options)
         if not 0 <= sequence < len(test):
-            raise InputError(f"--sequence {sequence} is out of range", f"the {name} test split has {len(test)} sequences")
+            raise InputError(f"{label or f'--sequence {sequence}'} is out of range",
+                             f"the {name} test split has {len(test)} sequences, 0 to {len(test) - 1}")
         return test[sequence]["video"][:n_cond]
 
     @torch.no_grad()
@@ -224,6 +225,66 @@ class SRVP(Method):
         cond = cond.to(device).unsqueeze(0).expand(n, -1, -1, -1, -1)  # (n, n_cond, C, S, S)
         future = model.predict(cond, n_pred)  # (n, n_pred, C, S, S)
         return torch.cat([cond, future], dim=1).clamp(0, 1).cpu()
+
+    def read_clip(self, ref: str, frames: int, data_root: str | None = None, resize: bool = False) -> torch.Tensor:
+        """The first `frames` frames (frames, C, S, S) of a video file or folder
+        of frames, or of `<data set>:<index>` (a sequence of its test split)."""
+        import re
+
+        c = self.config
+        path = Path(ref)
+        m = re.fullmatch(r"([a-z0-9][a-z0-9-]*):(\d+)", ref)
+        if not path.exists() and m:
+            name, index = m.group(1), int(m.group(2))
+            return self._conditioning(None, name, data_root, index, frames, resize, label=ref)
+        if not path.exists():
+            raise InputError(f"{ref!r} is neither a video file or folder nor <data set>:<index>", "e.g. smmnist-digits:0")
+        from zoo.video import load_video
+
+        return load_video(path, size=c.frame_size, channels=c.channels, min_frames=frames, resize=resize)[:frames]
+
+    @torch.no_grad()
+    def swap(self, model: nn.Module, content: torch.Tensor, dynamics: torch.Tensor, n_pred: int = 0) -> torch.Tensor:
+        """Content swap (Figs. 3.15, 3.30) as three rows of T + n_pred frames
+        (3, T + n_pred, C, S, S): the dynamics video, the content video's
+        conditioning frames (n_cond), and the video generated with the content
+        of the second and the motion of the first. Padding is white."""
+        c = self.config
+        if dynamics.shape[0] < c.k or content.shape[0] < c.k:
+            raise InputError(f"both videos need at least k = {c.k} frames")
+        device = next(model.parameters()).device
+        out = model.swap(content[None].to(device), dynamics[None].to(device), n_pred)[0].clamp(0, 1).cpu()
+        return torch.stack([_pad(dynamics, len(out)), _pad(content, len(out)), out])
+
+    @torch.no_grad()
+    def interpolate(self, model: nn.Module, a: torch.Tensor, b: torch.Tensor, steps: int = 5,
+                    seed: int = 0) -> torch.Tensor:
+        """Interpolation of dynamics (Figs. 3.14, 3.36): frames from initial
+        states h_1 on the line between the posterior means of clips a and b
+        (T, C, S, S), content from a, every z_t from the prior with the same
+        noise on each row. Rows (steps + 4, T, C, S, S): a, a's reconstruction
+        (z_t from the posterior), the `steps` interpolants (both ends included),
+        b's reconstruction, b."""
+        if a.shape != b.shape:
+            raise InputError(f"the two clips differ in shape: {tuple(a.shape)} and {tuple(b.shape)}")
+        if steps < 2:
+            raise InputError(f"--steps {steps}: the path needs at least its two ends")
+        c = self.config
+        if a.shape[0] < c.k:
+            raise InputError(f"the clips need at least k = {c.k} frames")
+        device = next(model.parameters()).device
+        clips = torch.stack([a, b]).to(device)  # (2, T, C, S, S)
+        T = a.shape[0]
+        h = model.initial_state(clips)  # (2, H)
+        rows = []
+        for alpha in torch.linspace(0, 1, steps).tolist():
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(seed)
+                rows.append(model.generate(torch.lerp(h[:1], h[1:], alpha), clips[:1], T)[0])
+        recon = model.predict(clips, 0, with_cond=True)  # (2, T, C, S, S)
+        middle = torch.stack(rows).clamp(0, 1).cpu()
+        recon = recon.clamp(0, 1).cpu()
+        return torch.cat([a[None], recon[:1], middle, recon[1:], b[None]])
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data: Dataset, *, samples: int = 0, sequences: int = 0,
@@ -288,3 +349,10 @@ class SRVP(Method):
         elif suffix == ".png":
             print(f"Note: no MP4 written, no video encoder is installed ({video.MP4_HINT}).", file=sys.stderr)
         return paths
+
+
+def _pad(video: torch.Tensor, length: int) -> torch.Tensor:
+    """(T, C, S, S) -> (length, C, S, S), cut or padded with white frames."""
+    if len(video) >= length:
+        return video[:length]
+    return torch.cat([video, video.new_ones(length - len(video), *video.shape[1:])])

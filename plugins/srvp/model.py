@@ -342,3 +342,32 @@ class SRVP(nn.Module):
         roll = self.rollout(h1, e, n_cond + n_pred)
         h = roll.h if with_cond else roll.h[:, n_cond:]  # (B, n_pred, H)
         return self.decode(h, w, [s[:, -1] for s in skips])
+
+    # -- content swap and interpolation of dynamics (§3.2.3) ---------------
+
+    def swap(self, content: torch.Tensor, dynamics: torch.Tensor, n_pred: int = 0) -> torch.Tensor:
+        """Content swap (Figs. 3.15, 3.30): w (from the last k frames) and the
+        skips (from the last frame) of `content` (B, n, C, S, S), with the
+        dynamics (h_1, then every z_t from the filtering posterior) inferred
+        from `dynamics` (B, T, C, S, S), then `n_pred` states from the prior.
+        Returns (B, T + n_pred, C, S, S)."""
+        e_c, skips_c = self.encode(content)
+        w = self.content(e_c[:, -self.k :])
+        e_d, _ = self.encode(dynamics)
+        h1 = rsample(*self.infer_h1(e_d[:, : self.k]))
+        roll = self.rollout(h1, e_d, dynamics.shape[1] + n_pred)
+        return self.decode(roll.h, w, [s[:, -1] for s in skips_c])
+
+    def initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of q(h_1 | x̃_{1:k}) for clips x (B, T >= k, C, S, S): (B, H)."""
+        e, _ = self.encode(x[:, : self.k])
+        return self.infer_h1(e)[0]
+
+    def generate(self, h1: torch.Tensor, context: torch.Tensor, steps: int) -> torch.Tensor:
+        """Frames from given initial states h1 (B, H), every z_t drawn from the
+        prior, with w and skips from the first k frames of `context`
+        (B, >= k, C, S, S): (B, steps, C, S, S)."""
+        e, skips = self.encode(context[:, : self.k])
+        w = self.content(e)
+        roll = self.rollout(h1, None, steps)
+        return self.decode(roll.h, w, [s[:, -1] for s in skips])

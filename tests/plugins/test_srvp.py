@@ -249,6 +249,100 @@ def test_sample_refuses_bad_videos_clearly(small, tmp_path):
         method.sample(net, 1, input=str(tmp_path / "bad.gif"))
 
 
+@pytest.fixture(scope="module")
+def lively():
+    """A tiny model whose weights are moved off their near-zero initial
+    values, so that its frames depend on its inputs and latents."""
+    torch.manual_seed(0)
+    method = tiny()
+    net = method.build().eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+    return method, net
+
+
+def test_swapping_a_video_with_itself_is_its_reconstruction(lively):
+    """Content swap takes w and skips from one clip and (h, z) from another;
+    with the same clip on both sides it is the model's reconstruction."""
+    _, net = lively
+    x = torch.rand(2, 6, 1, 32, 32)
+    torch.manual_seed(1)
+    swapped = net.swap(x, x)
+    torch.manual_seed(1)
+    assert torch.allclose(swapped, net.predict(x, 0, with_cond=True), atol=1e-6)
+    assert net.swap(x[:, :3], x, n_pred=4).shape == (2, 10, 1, 32, 32)
+
+
+def test_swap_follows_the_dynamics_and_keeps_the_content(lively):
+    """Two content clips under one dynamics clip: the outputs differ (w and
+    the skips are used), and one content clip under two dynamics clips: they
+    differ too (h and z are used). The rows are the inputs and the result."""
+    method, net = lively
+    a, b, d = torch.rand(3, 6, 1, 32, 32).unbind(0)
+    torch.manual_seed(2)
+    rows_a = method.swap(net, a[:3], d, n_pred=2)
+    torch.manual_seed(2)
+    rows_b = method.swap(net, b[:3], d, n_pred=2)
+    torch.manual_seed(2)
+    rows_e = method.swap(net, a[:3], b, n_pred=2)
+    assert rows_a.shape == (3, 8, 1, 32, 32)
+    assert torch.equal(rows_a[0, :6], d) and torch.equal(rows_a[1, :3], a[:3]) and (rows_a[1, 3:] == 1).all()
+    assert not torch.allclose(rows_a[2], rows_b[2]) and not torch.allclose(rows_a[2], rows_e[2])
+    with pytest.raises(InputError, match="at least k = 2 frames"):
+        method.swap(net, a[:1], d)
+
+
+def test_interpolation_moves_only_the_initial_state(lively):
+    method, net = lively
+    a, b = torch.rand(2, 6, 1, 32, 32).unbind(0)
+    rows = method.interpolate(net, a, b, steps=4, seed=3)
+    assert rows.shape == (8, 6, 1, 32, 32)
+    assert torch.equal(rows[0], a) and torch.equal(rows[-1], b)
+    same = method.interpolate(net, a, a, steps=3, seed=3)
+    assert torch.allclose(same[2], same[3]) and torch.allclose(same[3], same[4]), "the prior noise is shared by the path"
+    assert torch.allclose(same[2], rows[2]), "the path starts at A's initial state"
+    assert not torch.allclose(rows[2], rows[5])
+    with pytest.raises(InputError, match="at least its two ends"):
+        method.interpolate(net, a, b, steps=1)
+    with pytest.raises(InputError, match="differ in shape"):
+        method.interpolate(net, a, b[:5])
+
+
+def test_read_clip_takes_files_folders_and_test_sequences(small, tmp_path):
+    from zoo.data.video import load_smmnist_digits
+    from zoo.video import write_gif
+
+    method, _ = small
+    clip = method.read_clip("smmnist-digits:4", 6)
+    assert torch.allclose(clip, load_smmnist_digits(None, "test", length=6, size=32)[4]["video"])
+    gif = write_gif(torch.rand(8, 1, 32, 32), tmp_path / "in.gif", scale=1)
+    assert method.read_clip(str(gif), 5).shape == (5, 1, 32, 32)
+    with pytest.raises(InputError, match="smmnist-digits:9999 is out of range"):
+        method.read_clip("smmnist-digits:9999", 6)
+    with pytest.raises(InputError, match="neither a video file or folder"):
+        method.read_clip("nothing-here", 6)
+
+
+def test_swap_and_interpolate_commands(cli, tmp_path, small):
+    method, net = small
+    run = tmp_path / "tiny"
+    method.export(net, run, data="smmnist-digits")
+    out = cli("srvp", "swap", "smmnist-digits:0", "smmnist-digits:1", "--weights", run, "--out", tmp_path / "s.png",
+              "--n-pred", "2")
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "s.png").stat().st_size > 0 and "Wrote" in out.output
+    out = cli("srvp", "interpolate", "smmnist-digits:0", "smmnist-digits:1", "--weights", run,
+              "--out", tmp_path / "i.png", "--steps", "3", "--frames", "5")
+    assert out.exit_code == 0, out.output
+    from PIL import Image
+
+    assert Image.open(tmp_path / "i.png").size[1] > Image.open(tmp_path / "s.png").size[1]  # 7 rows against 3
+    bad = cli("srvp", "swap", "smmnist-digits:0", "smmnist-digits:1", "--weights", run, "--out", tmp_path / "s.gif")
+    assert bad.exit_code == 2 and "must be a .png file" in bad.output
+
+
 def test_save_samples_writes_strip_and_gif(small, tmp_path):
     from zoo.video import mp4_encoder
 
