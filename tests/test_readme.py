@@ -83,3 +83,13 @@ def cli_real():
     app = build_app(PluginManager(builtins=DEFAULT_PLUGINS, entry_points=False))
     runner = CliRunner()
     return lambda *args: runner.invoke(app, list(args))
+
+
+def test_weights_table_is_the_registry():
+    from zoo.reproduce import WEIGHTS_END, WEIGHTS_START, weights_markdown
+
+    shown = README.split(WEIGHTS_START, 1)[1].split(WEIGHTS_END, 1)[0]
+    assert shown.strip() == weights_markdown().strip(), (
+        "README's weights table is stale: run "
+        "python -c \"from zoo.reproduce import refresh_weights_table; refresh_weights_table('README.md')\""
+    )

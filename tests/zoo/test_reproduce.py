@@ -112,3 +112,14 @@ def test_api_and_cli_do_the_same(cli, toy_manager, tmp_path):
     torch.manual_seed(0)
     samples = api.sample(model, 3, spread=2.0)
     assert samples.shape == (3, 1, 1, 3)
+
+
+def test_update_readme_also_refreshes_the_weights_table(tmp_path):
+    from zoo.reproduce import WEIGHTS_END, WEIGHTS_START
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_START}\n{README_END}\n\n{WEIGHTS_START}\nstale\n{WEIGHTS_END}\nend\n")
+    update_readme(readme, [Report("m", "d", "quick", "test", "", {"a": 1.0}, [Row("a", "d", 2.0, 1.0)], True, 3.0)], "x")
+    text = readme.read_text()
+    assert "stale" not in text and "| `redo.synthetic-flowers` (shipped) | redo | synthetic-flowers | acc 0.8427" in text
+    assert "| m | d, quick | a 1 | a 2 (d) | 3 s |" in text and text.endswith("end\n")
