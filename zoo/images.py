@@ -39,7 +39,7 @@ def save_grid(samples: torch.Tensor, path: Path, nrow: int | None = None, scale:
 
     image = grid(samples, nrow)
     if scale is None:
-        scale = max(1, 256 // max(1, image.shape[-1]))
+        scale = max(1, -(-256 // max(1, image.shape[-1])))  # ceil: at least 256 px wide
     if scale > 1:
         image = F.interpolate(image[None], scale_factor=scale, mode="nearest")[0]
     path = Path(path)
