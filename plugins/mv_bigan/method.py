@@ -87,14 +87,17 @@ def nested_masks(order: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------
 # Views: a deterministic function of the target (and attributes)
 
-LAYOUTS = ("quadrants", "attributes-face")
+LAYOUTS = ("quadrants", "attributes-face", "incoming")
 
 
-def view_kinds(layout: str, variant: str, channels: int, size: int, attributes: int) -> list[tuple[str, int]]:
+def view_kinds(layout: str, variant: str, channels: int, size: int, attributes: int,
+               incoming: int = 4) -> list[tuple[str, int]]:
     if layout == "quadrants":
         return [("vector", channels * (size // 2) ** 2)] * 4
-    face = ("image", channels) if variant == "conv" else ("vector", channels * size * size)
-    return [("vector", attributes), face]
+    image = ("image", channels) if variant == "conv" else ("vector", channels * size * size)
+    if layout == "incoming":
+        return [image] * incoming
+    return [("vector", attributes), image]
 
 
 def hide_lower_half(y: torch.Tensor, missing: float) -> torch.Tensor:
@@ -134,31 +137,60 @@ class Views:
                              f"got {'×'.join(map(str, y.shape[1:]))}", "set image_size and channels to match the data")
         return self.to_model(y)
 
-    def split(self, y: torch.Tensor, attributes: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The V views of targets y (model range)."""
+    def reveal(self, n: int, device: torch.device | str = "cpu",
+               generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """For the incoming layout, the pixels each view shows, (n, V, 1, S, S)
+        of 0/1: one square of side `incoming_block` per view, at a random
+        place, drawn anew for every target [proposal: the thesis does not say
+        which pixels its incoming views miss]. None for the other layouts."""
+        c = self.c
+        if c.views != "incoming":
+            return None
+        S, V = c.image_size, c.incoming_views
+        b = c.incoming_block or S // 2
+        top, left = torch.randint(0, S - b + 1, (2, n, V, 1), generator=generator)
+        index = torch.arange(S)
+        rows = (index >= top) & (index < top + b)  # (n, V, S)
+        cols = (index >= left) & (index < left + b)
+        return (rows[..., :, None] & cols[..., None, :]).float()[:, :, None].to(device)  # (n, V, 1, S, S)
+
+    def split(self, y: torch.Tensor, attributes: torch.Tensor | None = None,
+              revealed: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The V views of targets y (model range); `revealed` (from `reveal`)
+        says which pixels the incoming views show."""
         from zoo.data.multiview import quadrant_views
 
         if self.c.views == "quadrants":
             return list(quadrant_views(y).unbind(1))  # 4 x (B, C, S/2, S/2)
+        if self.c.views == "incoming":
+            if revealed is None:
+                raise ValueError("the incoming views need the revealed pixels: Views.reveal(...)")
+            missing = torch.full_like(y, self.missing)
+            return [torch.where(revealed[:, i].bool(), y, missing) for i in range(revealed.shape[1])]  # V x (B, C, S, S)
         if attributes is None:
             raise DataError("the attributes-face views need attribute labels",
                             "use celeba with list_attr_celeba.txt in its folder")
         return [attributes.float(), hide_lower_half(y, self.missing)]
 
-    def from_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def from_batch(self, batch: dict[str, torch.Tensor],
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         y = self.target(batch)
         attributes = batch.get("attributes")
         if attributes is not None and attributes.dim() == 3:
             attributes = attributes[:, 0]  # (B, K, A) -> the target's own
-        return y, self.split(y, attributes)
+        return y, self.split(y, attributes, self.reveal(y.shape[0], y.device, generator))
 
-    def show(self, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """What a subset of views shows, as images (B, C, S, S) in [0, 1]:
-        the target with the hidden views mid-grey (the face view only for
-        the attributes-face layout)."""
+    def show(self, y: torch.Tensor, mask: torch.Tensor, revealed: torch.Tensor | None = None) -> torch.Tensor:
+        """What a subset of views (mask (B, V)) shows, as images (B, C, S, S)
+        in [0, 1]: the target with the hidden views mid-grey (the face view
+        only for the attributes-face layout; the union of the revealed
+        pixels for the incoming layout)."""
         from zoo.data.multiview import from_quadrants, quadrant_views
 
-        if self.c.views == "quadrants":
+        if self.c.views == "incoming":
+            keep = (revealed * mask.view(*mask.shape, 1, 1, 1)).amax(1).bool()  # (B, 1, S, S)
+            shown = torch.where(keep, y, torch.full_like(y, self.missing))
+        elif self.c.views == "quadrants":
             q = quadrant_views(y)  # (B, 4, C, h, w)
             keep = mask.view(*mask.shape, 1, 1, 1).bool()
             shown = from_quadrants(torch.where(keep, q, torch.full_like(q, self.missing)))
@@ -189,7 +221,9 @@ class MVBiGANMethod(Method):
     @dataclass
     class Config:
         variant: Literal["mlp", "conv"] = "mlp"  # §3.1.2: MLPs on MNIST; "conv": the DCGAN-like stacks of Tab. 3.1 (CelebA)
-        views: Literal["quadrants", "attributes-face"] = "quadrants"  # §3.1.3: four 14×14 quadrants; CelebA: attribute vector + incomplete face
+        views: Literal["quadrants", "attributes-face", "incoming"] = "quadrants"  # §3.1.3: four 14×14 quadrants; CelebA: attribute vector + incomplete face; "incoming": whole images with missing pixels (Fig. 3.7)
+        incoming_views: int = 4  # views per target in the incoming layout [proposal: not given]
+        incoming_block: int = 0  # side of the square of pixels each incoming view shows (0: half the image side) [proposal]
         image_size: int = 28  # §3.1.3: MNIST 28×28 (CelebA 64×64)
         channels: int = 1  # image channels (CelebA: 3)
         attributes: int = 40  # size of the attribute view (CelebA's 40)
@@ -226,7 +260,11 @@ class MVBiGANMethod(Method):
             raise ConfigError(f"mv-bigan: the conv variant (Tab. 3.1) takes 64×64 images, got image_size={c.image_size}")
         if c.views == "quadrants" and c.image_size % 2:
             raise ConfigError(f"mv-bigan: quadrant views need an even image_size, got {c.image_size}")
-        return MVBiGAN(variant=c.variant, view_kinds=view_kinds(c.views, c.variant, c.channels, c.image_size, c.attributes),
+        if c.views == "incoming" and (c.incoming_views < 1 or not 0 <= c.incoming_block <= c.image_size):
+            raise ConfigError(f"mv-bigan: incoming views need incoming_views >= 1 and 0 <= incoming_block <= "
+                              f"image_size, got {c.incoming_views} and {c.incoming_block}")
+        kinds = view_kinds(c.views, c.variant, c.channels, c.image_size, c.attributes, c.incoming_views)
+        return MVBiGAN(variant=c.variant, view_kinds=kinds,
                        target_shape=(c.channels, c.image_size, c.image_size), z_dim=c.z_dim, hidden=c.hidden,
                        d_hidden=c.d_hidden, agg_dim=c.agg_dim, conv_width=c.conv_width, variance=c.variance)
 
@@ -271,7 +309,7 @@ class MVBiGANMethod(Method):
 
         Options:
             input: target images (files or folders); their views are extracted and some given to H.
-            views: the views to reveal, in order, e.g. "0,2" (quadrants 0-3: top-left, top-right, bottom-left, bottom-right; attributes-face: 0 = attributes, 1 = face). Default: all, in order.
+            views: the views to reveal, in order, e.g. "0,2" (quadrants 0-3: top-left, top-right, bottom-left, bottom-right; attributes-face: 0 = attributes, 1 = face; incoming: 0 to incoming_views - 1, each a random block of the image, drawn with --seed). Default: all, in order.
             attributes: the attribute view as comma-separated 0/1 values (attributes-face layout).
             nested: one row per growing prefix of --views (Fig. 3.5), else one row with all of them."""
         c, dev = self.config, next(model.parameters()).device
@@ -286,13 +324,14 @@ class MVBiGANMethod(Method):
         prefixes = [order[: t + 1] for t in range(len(order))] if nested else [order]
         rows = []
         for x, a in zip(y, attrs if attrs is not None else [None] * len(y)):
-            parts = v.split(v.to_model(x[None]), None if a is None else a[None].to(dev))
+            revealed = v.reveal(1, dev)
+            parts = v.split(v.to_model(x[None]), None if a is None else a[None].to(dev), revealed)
             for prefix in prefixes:
                 mask = torch.zeros(1, 1, model.n_views, device=dev)
                 mask[..., prefix] = 1
                 mean, var = model.encode_views(parts, mask)  # (1, 1, Z)
                 z = mean[0].expand(n, -1) + var[0].sqrt() * torch.randn(n, c.z_dim, device=dev)
-                rows.append(torch.cat([v.show(v.to_model(x[None]), mask[0]), v.to_unit(model.G(z))]).cpu())
+                rows.append(torch.cat([v.show(v.to_model(x[None]), mask[0], revealed), v.to_unit(model.G(z))]).cpu())
         return torch.stack(rows)  # (rows, 1 + n, C, S, S)
 
     def _inputs(self, input: Any, attributes: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -344,7 +383,7 @@ class MVBiGANMethod(Method):
         for part in index.split(128):
             batch = torch.utils.data.default_collate([data[int(i)] for i in part])
             batch = {k: t.to(dev) if isinstance(t, torch.Tensor) else t for k, t in batch.items()}
-            y, views = v.from_batch(batch)
+            y, views = v.from_batch(batch, generator=g)
             B = y.shape[0]
             masks = nested_masks(torch.rand(B, V, generator=g).argsort(1).to(dev))  # (V, B, V)
             mean, var = model.encode_views(views, masks)  # (V, B, Z)

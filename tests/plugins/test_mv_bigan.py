@@ -10,6 +10,7 @@ from PIL import Image
 
 from zoo.data import load_dataset
 from zoo.data.multiview import DigitsQuadrants, from_quadrants, quadrant_views
+from zoo.engine import standalone_step
 from zoo.errors import ConfigError, DataError, InputError
 from zoo.plugins.mv_bigan.method import (
     Views,
@@ -121,14 +122,17 @@ def test_d2_trains_e_only_when_asked(pm):
         model = method.build()
         model.D1 = _ConstantD1()
 
-        class Probe(_Step):
-            def optimize(self, name, loss):
-                if name == "G":
-                    grads[flag] = torch.autograd.grad(loss, list(model.E.parameters()), allow_unused=True,
-                                                      retain_graph=True)
-                super().optimize(name, loss)
+        step = standalone_step(method, model)
+        plain = step.optimize
 
-        method.train_step(model, digits_batch(8), Probe(method.configure_optimizers(model)))
+        def probe(name, loss, plain=plain, model=model, flag=flag, **options):
+            if name == "G":
+                grads[flag] = torch.autograd.grad(loss, list(model.E.parameters()), allow_unused=True,
+                                                  retain_graph=True)
+            plain(name, loss, **options)
+
+        step.optimize = probe
+        method.train_step(model, digits_batch(8), step)
     assert any(g is not None and g.abs().sum() > 0 for g in grads[True])
     assert all(g is None or g.abs().sum() == 0 for g in grads[False])
 
@@ -189,23 +193,12 @@ def test_build_errors(pm):
 # Training behaviour
 
 
-class _Step:
-    def __init__(self, optimizers):
-        self.optimizers, self.index = optimizers, 0
-
-    def optimize(self, name, loss):
-        params = [p for group in self.optimizers[name].param_groups for p in group["params"]]
-        torch.autograd.backward(loss, inputs=params)
-        self.optimizers[name].step()
-        self.optimizers[name].zero_grad(set_to_none=True)
-
-
 def test_train_step_updates_all_five_networks(pm):
     torch.manual_seed(0)
     method = make(pm, **SMALL)
     model = method.build()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    out = method.train_step(model, digits_batch(8), _Step(method.configure_optimizers(model)))
+    out = method.train_step(model, digits_batch(8), standalone_step(method, model))
     assert {"loss_d", "loss_g", "kl"} <= set(out)
     changed = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"E", "G", "H", "D1", "D2"}
@@ -215,7 +208,7 @@ def test_uncertainty_reduction_goes_down_when_weighted(pm):
     torch.manual_seed(0)
     method = make(pm, kl_weight=10.0, lr=1e-3, **SMALL)
     model = method.build()
-    step = _Step(method.configure_optimizers(model))
+    step = standalone_step(method, model)
     batch = digits_batch(32)
     kls = [method.train_step(model, batch, step)["kl"].item() for _ in range(30)]
     assert np.mean(kls[-5:]) < 0.5 * np.mean(kls[:5])
@@ -252,6 +245,46 @@ def test_sample_completes_user_images(pm, tmp_path):
         method.sample(model, 2, input=[str(path)], views="0,4")
     with pytest.raises(InputError, match=r"\(1, 16, 16\)"):
         method.sample(model, 2, input=torch.rand(1, 3, 16, 16))
+
+
+def test_incoming_views_are_whole_images_with_one_revealed_block(pm):
+    method = make(pm, views="incoming", incoming_views=3, incoming_block=5, **SMALL)
+    v = Views(method.config)
+    revealed = v.reveal(6, generator=torch.Generator().manual_seed(0))
+    assert revealed.shape == (6, 3, 1, 16, 16) and torch.equal(revealed.sum((-1, -2, -3)), torch.full((6, 3), 25.0))
+    rows, cols = revealed[0, 0, 0].any(1), revealed[0, 0, 0].any(0)
+    assert rows.sum() == 5 and cols.sum() == 5  # one 5x5 square
+    y = torch.rand(6, 1, 16, 16)
+    views = v.split(y, None, revealed)
+    assert len(views) == 3 and views[1].shape == (6, 1, 16, 16)
+    assert torch.equal(views[1][revealed[:, 1].bool()], y[revealed[:, 1].bool()])
+    assert (views[1][~revealed[:, 1].bool()] == 0.5).all()  # missing pixels are mid-grey (Fig. 3.7)
+    mask = torch.tensor([[1.0, 0.0, 1.0]]).expand(6, 3)
+    shown = v.show(y, mask, revealed)
+    union = (revealed[:, 0] + revealed[:, 2]).clamp(max=1).bool()
+    assert torch.equal(shown[union], y[union]) and (shown[~union] == 0.5).all()
+    assert v.reveal(4) is not None and Views(make(pm).config).reveal(4) is None
+    with pytest.raises(ConfigError, match="incoming_block"):
+        make(pm, views="incoming", incoming_block=17).build()
+
+
+def test_incoming_views_train_sample_and_evaluate(pm, tmp_path):
+    torch.manual_seed(0)
+    method = make(pm, views="incoming", **SMALL)
+    model = method.build()
+    out = method.train_step(model, digits_batch(8), standalone_step(method, model))
+    assert torch.isfinite(out["loss_g"]) and model.n_views == 4
+    model.eval()
+    path = tmp_path / "digit.png"
+    Image.fromarray((np.eye(16) * 255).astype(np.uint8)).save(path)
+    rows = method.sample(model, 3, input=[str(path)], views="2,0")
+    assert rows.shape == (2, 4, 1, 16, 16)
+    hidden_1, hidden_2 = (rows[0, 0, 0] == 0.5).sum(), (rows[1, 0, 0] == 0.5).sum()
+    assert hidden_2 < hidden_1 < 256  # each row reveals one more block
+    data = load_dataset(pm.dataset("digits-quadrants"), "test", size=16)
+    first = method.evaluate(model, data, items=10, samples=3)
+    assert set(first) >= {"best_mse_1v", "best_mse_4v", "variance_4v"}
+    assert method.evaluate(model, data, items=10, samples=3) == first  # the revealed blocks are seeded too
 
 
 def test_attributes_face_needs_attributes(pm):
