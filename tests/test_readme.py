@@ -1,5 +1,6 @@
 """The README is tested: its quickstart runs exactly as written, its Python
-example runs as written, and every other `zoo` command it shows parses."""
+example runs as written, and every other `zoo` command it shows parses (as
+does every `zoo` command in the plugins' READMEs)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,19 @@ def commands() -> list[str]:
             if line.startswith(("zoo ", "torchrun ")):
                 lines.append(line)
     return lines
+
+
+def plugin_commands() -> list[tuple[str, str]]:
+    """(plugin, command) for every `zoo ...` line in a code block of a
+    plugin README, commands joined by && or ; taken apart."""
+    found = []
+    for readme in sorted((REPO / "plugins").glob("*/README.md")):
+        for block in re.findall(r"```[a-z]*\n(.*?)```", readme.read_text(encoding="utf-8"), flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                for part in re.split(r"\s*(?:&&|;)\s*", line.split("  #")[0].strip()):
+                    if part.startswith("zoo "):
+                        found.append((readme.parent.name, part))
+    return found
 
 
 def run(args: list[str], cwd):
@@ -65,6 +79,12 @@ def test_every_command_parses(line, cli_real):
     args = shlex.split(line.replace("<run dir>", "RUN").replace("<run>", "RUN"))[1:]
     result = cli_real(*args, "--help")
     assert result.exit_code == 0, f"{line}\n{result.output}"
+
+
+@pytest.mark.parametrize("plugin,line", plugin_commands(), ids=lambda v: v[:60])
+def test_every_plugin_readme_command_parses(plugin, line, cli_real):
+    result = cli_real(*shlex.split(line)[1:], "--help")
+    assert result.exit_code == 0, f"plugins/{plugin}/README.md: {line}\n{result.output}"
 
 
 def test_multi_node_example_names_real_options(cli_real):
