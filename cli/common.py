@@ -99,6 +99,12 @@ class NamedGroup(TyperGroup):
         return sorted(self.commands)  # alphabetical, as users scan for a name
 
 
+def command_group(help: str) -> typer.Typer:
+    """The sub-command group of a plugin (`zoo <plugin> <command>`): help
+    when called bare, one error line with a "did you mean" on a typo."""
+    return typer.Typer(cls=NamedGroup, no_args_is_help=True, help=help)
+
+
 class MethodGroup(NamedGroup):
     kind = "method"
 

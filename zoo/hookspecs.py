@@ -61,8 +61,10 @@ def zoo_register_commands(cli):
 
     Called once per plugin while the CLI is built, after the built-in verbs
     exist. `cli` is the root `typer.Typer` app: add commands with
-    `@cli.command()` or groups with `cli.add_typer(app, name=...)`. The help
-    text of each command is its docstring. Raise `zoo.errors.ZooError` from a
+    `@cli.command()` or groups with `cli.add_typer(app, name=...)`;
+    `zoo.cli.common.command_group(help)` makes a group that shows its help
+    when called bare and answers a mistyped command with a "did you mean".
+    The help text of each command is its docstring. Raise `zoo.errors.ZooError` from a
     command for a mistake the user can fix; the CLI prints it as one line and
     exits with status 2. An exception raised by this hook itself is recorded
     as the plugin's load error and its commands are left out; so are they

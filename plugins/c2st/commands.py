@@ -11,10 +11,9 @@ from zoo.errors import InputError
 
 
 def register(cli: typer.Typer) -> None:
-    from zoo.cli.common import NamedGroup, handle_errors
+    from zoo.cli.common import command_group, handle_errors
 
-    group = typer.Typer(cls=NamedGroup, no_args_is_help=True,
-                        help="Classifier two-sample tests (C2ST-NN, C2ST-KNN) and the linear-time MMD.")
+    group = command_group("Classifier two-sample tests (C2ST-NN, C2ST-KNN) and the linear-time MMD.")
 
     @group.command("test")
     @handle_errors

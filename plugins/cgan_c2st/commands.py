@@ -40,10 +40,9 @@ def read_pair(path: Path) -> "np.ndarray":  # noqa: F821
 
 
 def register(cli: typer.Typer) -> None:
-    from zoo.cli.common import NamedGroup, handle_errors
+    from zoo.cli.common import command_group, handle_errors
 
-    group = typer.Typer(cls=NamedGroup, no_args_is_help=True,
-                        help="Cause-effect discovery with conditional GANs and two-sample tests.")
+    group = command_group("Cause-effect discovery with conditional GANs and two-sample tests.")
 
     @group.command("predict")
     @handle_errors

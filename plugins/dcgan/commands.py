@@ -83,10 +83,9 @@ def rank_and_print(refs: list[str], data: str, split: str, data_root, features: 
 
 
 def register(cli: typer.Typer) -> None:
-    from zoo.cli.common import NamedGroup, handle_errors
+    from zoo.cli.common import command_group, handle_errors
 
-    group = typer.Typer(cls=NamedGroup, no_args_is_help=True,
-                        help="DCGAN studies of the thesis: rank generators (Tables C.1/C.2), run the gf x df grid.")
+    group = command_group("DCGAN studies of the thesis: rank generators (Tables C.1/C.2), run the gf x df grid.")
 
     @group.command("rank")
     @handle_errors

@@ -11,10 +11,9 @@ import typer
 
 
 def register(cli: typer.Typer) -> None:
-    from zoo.cli.common import NamedGroup, handle_errors
+    from zoo.cli.common import command_group, handle_errors
 
-    group = typer.Typer(cls=NamedGroup, no_args_is_help=True,
-                        help="The rotated-rectangle experiment of App. D: ML vs KL vs JS vs EMD.")
+    group = command_group("The rotated-rectangle experiment of App. D: ML vs KL vs JS vs EMD.")
 
     @group.command("fit")
     @handle_errors

@@ -12,9 +12,9 @@ _REF = re.compile(r"^([a-z0-9][a-z0-9-]*):(\d+)$")
 
 
 def register_commands(cli: typer.Typer) -> None:
-    from zoo.cli.common import handle_errors
+    from zoo.cli.common import command_group, handle_errors
 
-    group = typer.Typer(help="mAR-SCF tools: latent interpolation (Eq. 6.13).", no_args_is_help=True)
+    group = command_group("mAR-SCF tools: latent interpolation (Eq. 6.13).")
 
     @group.command("interpolate")
     @handle_errors

@@ -19,10 +19,9 @@ ClipHelp = "A video file (GIF/WebP/APNG; MP4 needs imageio), a folder of frames,
 
 
 def register_commands(cli: typer.Typer) -> None:
-    from zoo.cli.common import NamedGroup, handle_errors
+    from zoo.cli.common import command_group, handle_errors
 
-    group = typer.Typer(cls=NamedGroup, no_args_is_help=True,
-                        help="SRVP tools: content swap and interpolation of dynamics (§3.2.3).")
+    group = command_group("SRVP tools: content swap and interpolation of dynamics (§3.2.3).")
 
     @group.command("swap")
     @handle_errors

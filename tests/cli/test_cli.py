@@ -94,3 +94,12 @@ def test_debug_shows_the_traceback(cli):
 
     result = cli("info", "tyo", "--debug")
     assert result.exit_code != 2 and isinstance(result.exception, UnknownNameError)
+
+
+@pytest.mark.parametrize("group,typo,meant", [
+    ("c2st", "tset", "test"), ("dcgan", "rnak", "rank"), ("distfit-toy", "fitt", "fit"),
+    ("cgan-c2st", "predikt", "predict"), ("mar-scf", "interpolat", "interpolate"), ("srvp", "swapp", "swap"),
+])
+def test_plugin_command_groups_suggest_the_command_meant(cli, group, typo, meant):
+    out = cli(group, typo)
+    assert out.exit_code == 2 and f"did you mean '{meant}'" in out.output and "Traceback" not in out.output
