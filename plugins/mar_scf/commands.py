@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
-_REF = re.compile(r"^([a-z0-9][a-z0-9-]*):(\d+)$")
 
 
 def register_commands(cli: typer.Typer) -> None:
@@ -68,16 +65,16 @@ def read_input(ref: str, model, resize: bool, data_root: Path | None):
     file or from `<data set>:<index>` (the test split)."""
     import torch
 
-    from zoo.data import load_dataset
+    from zoo.data import item_ref, load_dataset
     from zoo.errors import InputError
     from zoo.images import load_image, resize_center_crop
 
     C, H, W = model.config.image_shape
     path = Path(ref)
-    m = _REF.match(ref)
-    if not path.exists() and m:
+    item = item_ref(ref)
+    if item is not None:
         pm = model.manager
-        name, index = m.group(1), int(m.group(2))
+        name, index = item
         model.method.check_dataset(name)
         data = load_dataset(pm.dataset(name), "test", data_root, **model.method.data_options(name, "test"))
         if index >= len(data):

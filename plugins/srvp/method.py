@@ -229,14 +229,13 @@ class SRVP(Method):
     def read_clip(self, ref: str, frames: int, data_root: str | None = None, resize: bool = False) -> torch.Tensor:
         """The first `frames` frames (frames, C, S, S) of a video file or folder
         of frames, or of `<data set>:<index>` (a sequence of its test split)."""
-        import re
+        from zoo.data import item_ref
 
         c = self.config
         path = Path(ref)
-        m = re.fullmatch(r"([a-z0-9][a-z0-9-]*):(\d+)", ref)
-        if not path.exists() and m:
-            name, index = m.group(1), int(m.group(2))
-            return self._conditioning(None, name, data_root, index, frames, resize, label=ref)
+        item = item_ref(ref)
+        if item is not None:
+            return self._conditioning(None, item[0], data_root, item[1], frames, resize, label=ref)
         if not path.exists():
             raise InputError(f"{ref!r} is neither a video file or folder nor <data set>:<index>", "e.g. smmnist-digits:0")
         from zoo.video import load_video

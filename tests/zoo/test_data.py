@@ -80,3 +80,13 @@ def test_unknown_split_and_empty_data():
         load_dataset(spec, "test")
     with pytest.raises(DataError, match="is empty"):
         load_dataset(spec, "train")
+
+
+def test_item_ref_names_one_test_item_unless_a_file_has_that_name(tmp_path, monkeypatch):
+    from zoo.data import item_ref
+
+    monkeypatch.chdir(tmp_path)
+    assert item_ref("smmnist-digits:12") == ("smmnist-digits", 12)
+    assert item_ref("digits") is None and item_ref("Digits:1") is None and item_ref("digits:-1") is None
+    (tmp_path / "digits:3").write_text("a file")
+    assert item_ref("digits:3") is None

@@ -18,6 +18,7 @@ dicts of tensors (e.g. ``{"image": (3, H, W) in [-1, 1], "mask": (1, H, W)}``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,19 @@ def load_dataset(spec: DatasetSpec, split: str, root: str | Path | None = None, 
     if len(data) == 0:
         raise DataError(f"split {split!r} of data set {spec.name!r} under {folder} is empty")
     return data
+
+
+_ITEM_REF = re.compile(r"([a-z0-9][a-z0-9-]*):(\d+)")
+
+
+def item_ref(ref: str) -> tuple[str, int] | None:
+    """(data set, index) when `ref` is not an existing file and reads
+    `<data set>:<index>`, the way commands name one item of a test split
+    next to the user's own files; None otherwise."""
+    m = _ITEM_REF.fullmatch(ref)
+    if m is None or Path(ref).exists():
+        return None
+    return m.group(1), int(m.group(2))
 
 
 def require(folder: Path, spec_name: str, entries: Iterable[str], *, url: str = "", what: str = "") -> None:
