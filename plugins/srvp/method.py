@@ -275,11 +275,12 @@ class SRVP(Method):
         clips = torch.stack([a, b]).to(device)  # (2, T, C, S, S)
         T = a.shape[0]
         h = model.initial_state(clips)  # (2, H)
+        w, skips = model.content_of(clips[:1])  # A's content, once for every row
         rows = []
         for alpha in torch.linspace(0, 1, steps).tolist():
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)
-                rows.append(model.generate(torch.lerp(h[:1], h[1:], alpha), clips[:1], T)[0])
+                rows.append(model.generate(torch.lerp(h[:1], h[1:], alpha), w, skips, T)[0])
         recon = model.predict(clips, 0, with_cond=True)  # (2, T, C, S, S)
         middle = torch.stack(rows).clamp(0, 1).cpu()
         recon = recon.clamp(0, 1).cpu()

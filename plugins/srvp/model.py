@@ -363,11 +363,13 @@ class SRVP(nn.Module):
         e, _ = self.encode(x[:, : self.k])
         return self.infer_h1(e)[0]
 
-    def generate(self, h1: torch.Tensor, context: torch.Tensor, steps: int) -> torch.Tensor:
-        """Frames from given initial states h1 (B, H), every z_t drawn from the
-        prior, with w and skips from the first k frames of `context`
-        (B, >= k, C, S, S): (B, steps, C, S, S)."""
+    def content_of(self, context: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """w and the skips (of the k-th frame) from the first k frames of
+        `context` (B, >= k, C, S, S): ((B, W), [(B, c, s, s)])."""
         e, skips = self.encode(context[:, : self.k])
-        w = self.content(e)
-        roll = self.rollout(h1, None, steps)
-        return self.decode(roll.h, w, [s[:, -1] for s in skips])
+        return self.content(e), [s[:, -1] for s in skips]
+
+    def generate(self, h1: torch.Tensor, w: torch.Tensor, skips: list[torch.Tensor], steps: int) -> torch.Tensor:
+        """Frames from given initial states h1 (B, H), every z_t drawn from the
+        prior, with content w and skips from `content_of`: (B, steps, C, S, S)."""
+        return self.decode(self.rollout(h1, None, steps).h, w, skips)
