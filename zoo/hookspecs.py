@@ -64,10 +64,11 @@ def zoo_register_commands(cli):
     `@cli.command()` or groups with `cli.add_typer(app, name=...)`;
     `zoo.cli.common.command_group(help)` makes a group that shows its help
     when called bare and answers a mistyped command with a "did you mean".
-    The help text of each command is its docstring. Raise `zoo.errors.ZooError` from a
-    command for a mistake the user can fix; the CLI prints it as one line and
-    exits with status 2. An exception raised by this hook itself is recorded
-    as the plugin's load error and its commands are left out; so are they
-    when one of them takes a name already in use (a built-in verb or another
-    plugin's command) or has a parameter Typer cannot build. Return nothing.
+    The help text of each command is its docstring. Raise
+    `zoo.errors.ZooError` from a command for a mistake the user can fix; the
+    CLI prints it as one line and exits with status 2. An exception raised
+    by this hook itself is recorded as the plugin's load error and its
+    commands are left out; so are they when one of them takes a name already
+    in use (a built-in verb or another plugin's command) or has a parameter
+    Typer cannot build. Return nothing.
     """
