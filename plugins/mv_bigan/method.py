@@ -188,6 +188,8 @@ class Views:
         from zoo.data.multiview import from_quadrants, quadrant_views
 
         if self.c.views == "incoming":
+            if revealed is None:
+                raise ValueError("the incoming views need the revealed pixels: Views.reveal(...)")
             keep = (revealed * mask.view(*mask.shape, 1, 1, 1)).amax(1).bool()  # (B, 1, S, S)
             shown = torch.where(keep, y, torch.full_like(y, self.missing))
         elif self.c.views == "quadrants":
